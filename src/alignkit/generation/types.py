@@ -1,0 +1,48 @@
+"""Types shared by every generation backend (transformers, OpenAI-compatible HTTP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# A chat is a list of {"role": ..., "content": ...} dicts, as chat templates take them.
+Chat = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings. ``temperature == 0`` means greedy decoding."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    length_penalty: float = 1.0
+    stop: tuple[str, ...] = ()
+    num_samples: int = 1
+    seed: int = 0
+
+
+@dataclass
+class Generation:
+    """One sampled reply.
+
+    ``stopped`` is True when the reply ended with the end-of-turn token (or a stop string)
+    before ``max_new_tokens``; ``finish_reason`` is ``"stop"`` or ``"length"``.
+    ``token_ids`` are the generated ids, end-of-turn token included when emitted.
+    """
+
+    text: str
+    token_ids: list[int] = field(default_factory=list)
+    stopped: bool = False
+    finish_reason: str = "length"
+
+
+class Generator(Protocol):
+    """Anything that turns chats into replies: a local model or an HTTP endpoint.
+
+    Returns one list per chat, with ``params.num_samples`` generations in each.
+    """
+
+    def chat(self, chats: list[Chat], params: GenerationParams) -> list[list[Generation]]: ...
