@@ -256,6 +256,65 @@ def chat_main(cfg: Any) -> int:
         sys.stdout.flush()
 
 
+@app.command(context_settings=EXTRA)
+def sft(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Supervised fine-tuning (full, LoRA, QLoRA) with assistant-only loss and packing."""
+    from alignkit.recipes.sft import SFTConfig, run_sft
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        cfg = resolve(SFTConfig, config, overrides, print_config)
+        if cfg is None:
+            return 0
+        result = run_sft(cfg)
+        typer.echo(f"sft done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
+                   f"outputs in {cfg.output_dir}")
+        return 0
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def merge(
+    args: list[str] = typer.Argument(None, help="ADAPTER folders and key=value overrides"),
+    model: str = typer.Option(None, "--model", help="base model spec"),
+    out: str = typer.Option(None, "--out", help="output folder"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Merge one LoRA adapter, or combine several (weighted sum or concatenation), into a full model."""
+    from alignkit.config.commands import MergeConfig
+
+    def body() -> int:
+        adapters, overrides = split_args(args)
+        overrides += [f"model={model}"] * bool(model) + [f"out={out}"] * bool(out)
+        cfg = resolve(MergeConfig, config, overrides, print_config)
+        if cfg is None:
+            return 0
+        cfg.adapters = [*cfg.adapters, *adapters]
+        return merge_main(cfg)
+
+    run_guarded(debug, body)
+
+
+def merge_main(cfg: Any) -> int:
+    from alignkit.io import atomic_folder
+    from alignkit.models.adapters import merge_adapters, save_trained_model
+    from alignkit.models.loader import load_model
+
+    if not cfg.out:
+        raise AlignkitError("expected an output folder: --out DIR", field="out")
+    loaded = load_model(cfg.model, dtype=cfg.dtype, device="cpu", trust_remote_code=cfg.trust_remote_code,
+                        allow_pickle=cfg.allow_pickle)
+    merged = merge_adapters(loaded.model, cfg.adapters, weights=cfg.weights or None, combination=cfg.combination)
+    with atomic_folder(cfg.out, {"kind": "merged", "base": cfg.model, "adapters": cfg.adapters}) as tmp:
+        save_trained_model(merged, loaded.tokenizer, tmp)
+    typer.echo(f"merged {len(cfg.adapters)} adapter(s) into {cfg.out}")
+    return 0
+
+
 def main() -> None:
     app()
 

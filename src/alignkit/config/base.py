@@ -140,7 +140,8 @@ def validate_config(
         dotted = ".".join(path)
         where = source
         line = (lines or {}).get(path)
-        if override_keys and path in override_keys:
+        # An override owns its key and everything under it (``paths=[a, 3]`` fails at ``paths.1``).
+        if override_keys and any(path[: len(key)] == key for key in override_keys):
             where, line = "<command line>", None
         if error["type"] == "extra_forbidden":
             raise ConfigError(

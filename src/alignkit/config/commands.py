@@ -49,3 +49,10 @@ class ChatConfig(ModelFields):
     system: str | None = None
     generation: GenerationConfigSection = Field(default_factory=lambda: GenerationConfigSection(temperature=0.7,
                                                                                                top_p=0.9))
+
+
+class MergeConfig(ModelFields):
+    adapters: list[str] = Field(default_factory=list, description="LoRA adapter folders")
+    weights: list[float] = Field(default_factory=list, description="one weight per adapter (default 1.0 each)")
+    combination: str = Field("cat", description="cat (stack factors) | linear (weighted sum; equal ranks) | svd")
+    out: str | None = Field(None, description="output folder for the merged model")

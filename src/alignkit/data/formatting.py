@@ -193,6 +193,10 @@ def truncate(formatted: Formatted, *, max_length: int, policy: str) -> Formatted
     if policy == "drop":
         return None
     if policy == "error":
+        first_trained = formatted.loss_mask.index(1) if 1 in formatted.loss_mask else length
+        if first_trained >= max_length:
+            raise DataError(f"the prompt alone is {first_trained} tokens: no room for the completion within "
+                            f"data.max_length={max_length} (truncation policy 'error')", field="(length)")
         raise DataError(f"{length} tokens exceed data.max_length={max_length} (truncation policy 'error')",
                         field="(length)")
     if policy == "keep_start":

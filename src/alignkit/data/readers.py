@@ -160,6 +160,10 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
                     record[key] = json.loads(value)
                     continue
                 except json.JSONDecodeError as exc:
+                    if key != "messages":
+                        # A prompt or reply may be plain text that happens to start with "[".
+                        record[key] = value
+                        continue
                     raise DataError(f"invalid JSON in cell ({exc.msg})", source=source, line=line,
                                     field=key) from None
             record[key] = value

@@ -226,7 +226,8 @@ def _validate_alpaca(data: dict[str, Any]) -> Record:
     context = _string(data, "input", allow_empty=True) if data.get("input") is not None else ""
     output = _string(data, "output")
     prompt = f"{instruction}\n\n{context}" if context.strip() else instruction
-    messages = [{"role": "user", "content": prompt, "train": False}, {"role": "assistant", "content": output}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt, "train": False},
+                                      {"role": "assistant", "content": output}]
     return Record("alpaca", "", 0, messages=messages, plain=True)
 
 

@@ -199,28 +199,34 @@ def _normalise_for_patterns(text: str) -> str:
 
 
 _NEG_I = (
-    r"\bi (?:can't|cant|cannot|can not|won't|wont|will not|must not|shouldn't|should not|"
+    r"(?:\bi (?:can't|cant|cannot|can not|won't|wont|will not|must not|shouldn't|should not|"
     r"wouldn't|would not)(?: be able to)?"
     r"|\bi(?:'m| am) (?:not (?:able|going|allowed|permitted|comfortable|willing)|unable)(?: to)?"
     r"|\bi(?:'d| would) (?:rather|prefer) not(?: to)?"
-    r"|\bi (?:don't|do not) (?:feel comfortable|think i (?:can|should))(?: to)?"
+    r"|\bi (?:don't|do not) (?:feel comfortable|think i (?:can|should))(?: to)?)"
+    # "I cannot and will not provide ..."
+    r"(?: (?:and|or) (?:will not|won't|cannot|can't|shouldn't|should not))?"
 )
-# Verbs of *doing the request*; "I can't wait", "I can't believe", "I cannot stress enough"
-# and "I can't help but ..." fall outside this list, which is what keeps precision up.
+# Verbs of *doing the request*, with their -ing forms ("not comfortable helping"). "I can't
+# wait", "I can't believe", "I cannot stress enough", "I can't tell you how glad" and "I can't
+# help but ..." fall outside this list, which is what keeps precision up.
 _REQUEST_VERB = (
-    r"(?:help(?! but\b)(?! (?:feeling|thinking|wondering|noticing|laughing|smiling)\b)|assist|"
-    r"provide|give|share|create|write|generate|offer|supply|do (?:that|this|so)|comply|"
-    r"fulfil|fulfill|engage|participate|produce|continue with|answer (?:that|this|your)|"
-    r"discuss|support (?:that|this|you)|facilitate|encourage|condone|explain how|describe how|"
-    r"tell you how|walk you through|guide you|teach|show you how|be (?:of )?(?:help|assistance)|"
-    r"be part|go along|contribute|draft|compose|disclose|reveal)"
+    r"(?:help(?:ing)?(?! but\b)(?! (?:feeling|thinking|wondering|noticing|laughing|smiling)\b)|"
+    r"assist(?:ing)?|provid(?:e|ing)|giv(?:e|ing)|shar(?:e|ing)|creat(?:e|ing)|writ(?:e|ing)|"
+    r"generat(?:e|ing)|offer(?:ing)?|supply(?:ing)?|do (?:that|this|so)|doing (?:that|this|so)|"
+    r"comply(?:ing)?|fulfil(?:l|ling|ing)?|engag(?:e|ing)|participat(?:e|ing)|produc(?:e|ing)|"
+    r"continue with|answer (?:that|this|your)|discuss(?:ing)?|support(?:ing)? (?:that|this|you)|"
+    r"facilitat(?:e|ing)|encourag(?:e|ing)|condon(?:e|ing)|explain(?:ing)? how|describ(?:e|ing) how|"
+    r"tell(?:ing)? you how to|walk(?:ing)? you through|guid(?:e|ing) you|teach(?:ing)?|"
+    r"show(?:ing)? you how|be (?:of )?(?:help|assistance)|be part|go along|contribut(?:e|ing)|"
+    r"draft(?:ing)?|compos(?:e|ing)|disclos(?:e|ing)|reveal(?:ing)?)"
 )
 _ADVERB = r"(?: (?:really|actually|in good conscience|ethically|legally|responsibly|personally))?"
 
 REFUSAL_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p)
     for p in (
-        rf"(?:{_NEG_I}){_ADVERB} {_REQUEST_VERB}\b",
+        rf"{_NEG_I}{_ADVERB} {_REQUEST_VERB}\b",
         # "I'm sorry, but I can't." needs no verb: the apology marks it as a refusal.
         r"\b(?:sorry|apologi[sz]e|afraid),? (?:but )?i (?:can't|cannot|can not|won't|will not|"
         r"am unable|'m unable|am not able|'m not able|must decline|have to decline)\b",
@@ -276,7 +282,7 @@ IDK_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"present|described|contained|addressed) (?:in|by|within) (?:the |this |that |your |my )?"
         rf"(?:provided |given |available |above |supplied )?{_SOURCE_NOUN}",
         rf"\b{_SOURCE_NOUN}(?: (?:provided|given|above|i have|you gave|you provided))? "
-        r"(?:does not|doesn't|did not|didn't) (?:mention|say|state|specify|include|contain|"
+        r"(?:does not|doesn't|do not|don't|did not|didn't) (?:mention|say|state|specify|include|contain|"
         r"provide|cover|list|give|tell|describe|indicate|address|have)",
         r"\b(?:isn't|is not|aren't|are not|wasn't|was not) (?:mentioned|specified|stated|"
         r"addressed|documented)\b",

@@ -217,7 +217,7 @@ def stop_penalty(rewards: Tensor, stopped: Tensor, *, penalty: float) -> Tensor:
 
     rewards: (B,); stopped: (B,) bool, True where the reply ended with EOS / a stop string, False
     where generation was cut at the token limit. Returns a new (B,) tensor. This teaches the policy
-    to finish its replies (TRL's ``missing_eos_penalty``); penalty is usually > 0.
+    to finish its replies (TRL's ``missing_eos_penalty`` in online DPO); penalty is usually > 0.
     """
     if rewards.shape != stopped.shape:
         raise ValueError(
@@ -245,8 +245,8 @@ def ppo_policy_loss(
         clip_fraction = mean_masked( 1[-A clip(ρ) > -A ρ] )   (tokens whose gradient was clipped)
         approx_kl     = mean_masked( ½ (logprobs - old_logprobs)² )
 
-    Aggregation: one token-level mean over the whole batch (as TRL's PPO and DAPO), not a mean of
-    per-sequence means, so long replies weigh more. Beyond the boundary on the side that would
+    Aggregation: one token-level mean over the whole batch (as DAPO, and TRL's PPOTrainer before
+    its removal), not a mean of per-sequence means, so long replies weigh more. Beyond the boundary on the side that would
     improve the objective (ρ > 1+ε with A > 0, ρ < 1-ε with A < 0) the gradient is zero.
     """
     if not (logprobs.shape == old_logprobs.shape == advantages.shape == mask.shape):
@@ -267,7 +267,7 @@ def ppo_policy_loss(
 def ppo_value_loss(
     values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, *, clip_range_value: float
 ) -> tuple[Tensor, Tensor]:
-    """Clipped value loss of PPO as used in RLHF (OpenAI baselines, TRL), averaged over masked tokens.
+    """Clipped value loss of PPO as in OpenAI baselines and RLHF code, averaged over masked tokens.
 
     values: (B, T) current value predictions, with gradient; old_values: (B, T) at rollout time;
     returns: (B, T) GAE returns; mask: (B, T). Returns (loss, value_clip_fraction), scalars.

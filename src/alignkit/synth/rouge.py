@@ -44,33 +44,46 @@ _FIRST_CHUNK = 32
 
 _UINT64_BITS = 64
 
+# Below this many survivors the per-column numpy overhead costs more than scalar Python ints.
+_MIN_VECTORISED = 24
+
 
 def rouge_tokenize(text: str) -> list[str]:
     """Tokens exactly as ``rouge_score`` makes them without a stemmer."""
     return _NON_ALNUM_RE.sub(" ", text.lower()).split()
 
 
-def lcs_length(a: Sequence[object], b: Sequence[object]) -> int:
-    """Length of the longest common subsequence of two token sequences.
+def _match_masks(pattern: Sequence[object]) -> dict[object, int]:
+    """Bit ``i`` of ``masks[token]`` is set when ``pattern[i] == token``."""
+    masks: dict[object, int] = {}
+    for position, token in enumerate(pattern):
+        masks[token] = masks.get(token, 0) | (1 << position)
+    return masks
 
-    Bit-parallel (Allison-Dix / Hyyrö): bit ``i`` of ``v`` is 0 when row ``i`` of the DP table
-    steps up in the current column; each token of the longer sequence updates all bits of the
-    shorter one with one add and a few bitwise ops on a Python int. LCS = number of zero bits.
+
+def _lcs_with_masks(masks: dict[object, int], pattern_len: int, text: Iterable[object]) -> int:
+    """Bit-parallel LCS (Allison-Dix / Hyyrö) of a pattern, given by its match masks, and ``text``.
+
+    Bit ``i`` of ``v`` is 0 when row ``i`` of the DP table steps up in the current column; each
+    token of ``text`` updates all rows with one add and a few bitwise ops on a Python int.
+    The LCS is the number of zero bits.
     """
-    if len(a) > len(b):
-        a, b = b, a
-    if not a:
-        return 0
-    match_masks: dict[object, int] = {}
-    for position, token in enumerate(a):
-        match_masks[token] = match_masks.get(token, 0) | (1 << position)
-    full = (1 << len(a)) - 1
+    full = (1 << pattern_len) - 1
     v = full
-    for token in b:
-        u = v & match_masks.get(token, 0)
+    for token in text:
+        u = v & masks.get(token, 0)
         # u is a subset of v, so v - u never borrows; the mask drops the carry past bit m-1.
         v = ((v + u) | (v - u)) & full
-    return len(a) - v.bit_count()
+    return pattern_len - v.bit_count()
+
+
+def lcs_length(a: Sequence[object], b: Sequence[object]) -> int:
+    """Length of the longest common subsequence of two token sequences (bit-parallel)."""
+    if len(a) > len(b):
+        a, b = b, a  # the shorter one is the bit vector
+    if not a:
+        return 0
+    return _lcs_with_masks(_match_masks(a), len(a), b)
 
 
 def f_measure_from_lcs(lcs: int, len_a: int, len_b: int) -> float:
@@ -118,7 +131,7 @@ def lcs_lengths_batch(pattern: Sequence[int], texts: np.ndarray) -> np.ndarray:
     np.bitwise_or.at(masks, inverse, np.left_shift(np.uint64(1), np.arange(m, dtype=np.uint64)))
     slot = np.minimum(np.searchsorted(vocab, texts), len(vocab) - 1)
     match = np.where(vocab[slot] == texts, masks[slot], np.uint64(0))
-    v = np.full(num_texts, np.iinfo(np.uint64).max, dtype=np.uint64)
+    v: np.ndarray = np.full(num_texts, np.iinfo(np.uint64).max, dtype=np.uint64)
     for column in range(texts.shape[1]):
         u = v & match[:, column]
         # uint64 addition wraps; a carry only moves upward, so the low m bits stay exact.
@@ -276,14 +289,16 @@ class RougeLFilter:
     def _exact_scores(self, ids: list[int], entries: np.ndarray) -> np.ndarray:
         """ROUGE-L F of the candidate against the given pool entries, bit-identical to rouge-score."""
         lengths = self._lengths.view[entries]
-        if len(ids) <= _UINT64_BITS:
+        if len(ids) <= _UINT64_BITS and len(entries) >= _MIN_VECTORISED:
             lcs = lcs_lengths_batch(ids, self._padded_tokens(entries, lengths))
         else:
+            # Few survivors (or a candidate wider than 64 bits): Python-int bit vectors win.
+            masks = _match_masks(ids)
             flat, starts = self._flat_tokens.view, self._starts.view
             lcs = np.array(
                 [
-                    lcs_length(ids, flat[starts[e] : starts[e] + n].tolist())
-                    for e, n in zip(entries, lengths, strict=True)
+                    _lcs_with_masks(masks, len(ids), flat[starts[e] : starts[e] + n].tolist())
+                    for e, n in zip(entries.tolist(), lengths.tolist(), strict=True)
                 ],
                 dtype=np.int64,
             )

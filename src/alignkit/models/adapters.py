@@ -1,0 +1,80 @@
+"""LoRA / QLoRA through PEFT, and exporting results that plain transformers/PEFT load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignkit.config.training import LoraSection
+from alignkit.errors import ModelError
+
+
+def apply_lora(model: Any, lora: LoraSection) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+        use_dora=lora.use_dora, use_rslora=lora.use_rslora, task_type="CAUSAL_LM", bias="none",
+    )
+    return get_peft_model(model, config)
+
+
+def check_qlora_available(device: torch.device) -> None:
+    if device.type != "cuda":
+        raise ModelError("QLoRA (4-bit NF4) needs CUDA and bitsandbytes; on CPU use finetune=lora",
+                         field="finetune")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ModelError("QLoRA needs bitsandbytes: pip install bitsandbytes", field="finetune") from None
+
+
+def quantization_config() -> Any:
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def save_trained_model(model: Any, tokenizer: Any, out: Path) -> None:
+    """An adapter folder (PEFT) or a full safetensors model folder, with tokenizer and stop tokens."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.generation_config.save_pretrained(out)
+
+
+def merge_adapters(base: Any, adapters: list[str], *, weights: list[float] | None = None,
+                   combination: str = "linear") -> Any:
+    """Applies one adapter, or combines several (weighted sum or concatenation) before merging.
+
+    ``linear`` needs equal ranks (a weighted sum of the low-rank factors); ``cat`` stacks the factors
+    (rank = sum of ranks), which equals applying the adapters' deltas one on top of the other, scaled.
+    """
+    from peft import PeftModel
+
+    if not adapters:
+        raise ModelError("expected at least one adapter folder", field="adapters")
+    for adapter in adapters:
+        if not (Path(adapter) / "adapter_config.json").is_file():
+            raise ModelError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)", field="adapters")
+    model = PeftModel.from_pretrained(base, adapters[0], adapter_name="a0")
+    if len(adapters) == 1:
+        return model.merge_and_unload()
+    for index, adapter in enumerate(adapters[1:], start=1):
+        model.load_adapter(adapter, adapter_name=f"a{index}")
+    names = [f"a{i}" for i in range(len(adapters))]
+    weights = weights or [1.0] * len(adapters)
+    if len(weights) != len(adapters):
+        raise ModelError(f"{len(weights)} weights for {len(adapters)} adapters", field="weights")
+    try:
+        model.add_weighted_adapter(names, weights, adapter_name="combined", combination_type=combination)
+    except ValueError as exc:
+        raise ModelError(f"cannot combine these adapters with {combination!r}: {exc}", field="combination") from None
+    model.set_adapter("combined")
+    for name in names:
+        model.delete_adapter(name)
+    return model.merge_and_unload()

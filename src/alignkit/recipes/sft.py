@@ -1,0 +1,152 @@
+"""Supervised fine-tuning, read top to bottom.
+
+1. Load the model (full, LoRA or QLoRA) and the data, formatted with the model's own chat template:
+   assistant-only loss mask with the end-of-turn token inside it.
+2. Refuse data that fails lint's blocking checks (unless ``allow_lint_failures``).
+3. Train with the shared loop: padding-free packing, loss = sum of token NLL over trained positions /
+   trained tokens of the global batch, computed in chunks on trained positions only.
+4. Save the adapter (PEFT folder) or the full model (safetensors), tokenizer, generation config
+   stopping on end-of-turn, the resolved config and a run manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from alignkit.config.base import config_hash, config_to_yaml
+from alignkit.config.common import DataConfig, ModelFields
+from alignkit.config.training import LoraSection, TrainSection
+from alignkit.data.dataset import Example, data_fingerprint, load_sft_data
+from alignkit.errors import AlignkitError, DataError
+from alignkit.io import atomic_write_text
+from alignkit.losses.sft import chunked_nll_sum, shifted_targets
+from alignkit.models.forward import hidden_states, lm_head
+from alignkit.training.batching import make_batch, trained_tokens
+from alignkit.training.checkpoint import versions
+from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
+
+
+class SFTConfig(ModelFields):
+    output_dir: str = Field("runs/sft", description="where checkpoints, metrics and the result go")
+    finetune: Literal["full", "lora", "qlora"] = "lora"
+    lora: LoraSection = Field(default_factory=LoraSection)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainSection = Field(default_factory=TrainSection)
+    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
+    allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
+
+
+class SFTObjective:
+    """Token-level NLL on trained positions; normaliser = trained tokens."""
+
+    def __init__(self, *, packed: bool, pad_id: int, chunk_size: int, device: torch.device) -> None:
+        self.packed = packed
+        self.pad_id = pad_id
+        self.chunk_size = chunk_size
+        self.device = device
+
+    def normalizer(self, examples: Sequence[Example]) -> float:
+        return float(trained_tokens(examples))
+
+    def loss(self, model: torch.nn.Module, examples: Sequence[Example]) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = make_batch(examples, packed=self.packed, pad_id=self.pad_id).to(self.device)
+        hidden = hidden_states(model, batch)
+        predict_mask, next_ids = shifted_targets(batch.input_ids, batch.loss_mask)
+        nll = chunked_nll_sum(hidden[predict_mask], next_ids[predict_mask], lm_head(model),
+                              chunk_size=self.chunk_size)
+        return nll, {}
+
+
+def _split_eval(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    if fraction <= 0:
+        return examples, []
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(examples), generator=generator).tolist()
+    count = max(1, int(round(fraction * len(examples))))
+    held = set(order[:count])
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+
+
+def prepare_model(cfg: Any, dist: Distributed) -> Any:
+    """Loads the model and makes the right parameters trainable (full, LoRA, QLoRA)."""
+    from alignkit.models.adapters import apply_lora, check_qlora_available
+    from alignkit.models.loader import load_model
+
+    if cfg.finetune == "qlora":
+        check_qlora_available(dist.device)
+        raise AlignkitError("QLoRA loading is not wired in this build yet", field="finetune")
+    loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=str(dist.device),
+                        trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle,
+                        seed=cfg.train.seed, trainable_adapter=cfg.adapter is not None)
+    model = loaded.model
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if cfg.finetune == "lora" and cfg.adapter is None:
+        torch.manual_seed(cfg.train.seed)
+        model = apply_lora(model, cfg.lora)
+        if cfg.train.gradient_checkpointing:
+            model.enable_input_require_grads()
+    return loaded, model
+
+
+def lint_or_refuse(cfg: Any, tokenizer: Any, generation_config: Any) -> None:
+    from alignkit.data.lint import lint_dataset
+
+    if cfg.allow_lint_failures or cfg.data.train is None:
+        return
+    result = lint_dataset(cfg.data.train, tokenizer, cfg.data, generation_config=generation_config)
+    if result.blocking:
+        raise DataError(f"lint found blocking problems: {result.problems[0]} (fix the data, or set "
+                        "allow_lint_failures=true)", source=cfg.data.train, field="data")
+
+
+def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult:
+    """Runs SFT as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
+    from alignkit.models.adapters import save_trained_model
+    from alignkit.models.loader import resolve_device
+
+    if not cfg.data.train:
+        raise AlignkitError("no training data: set data.train=PATH", field="data.train")
+    torch.manual_seed(cfg.train.seed)
+    dist = setup_distributed(resolve_device(cfg.device))
+    output_dir = Path(cfg.output_dir)
+    loaded, model = prepare_model(cfg, dist)
+    tokenizer = loaded.tokenizer
+    lint_or_refuse(cfg, tokenizer, model.generation_config if hasattr(model, "generation_config") else None)
+    train_examples, report = load_sft_data(cfg.data.train, tokenizer, cfg.data)
+    if cfg.data.eval:
+        eval_examples, _ = load_sft_data(cfg.data.eval, tokenizer, cfg.data)
+    else:
+        train_examples, eval_examples = _split_eval(train_examples, cfg.data.eval_fraction, cfg.train.seed)
+    if len(train_examples) < dist.world_size:
+        raise DataError(f"{len(train_examples)} training examples for {dist.world_size} processes",
+                        source=cfg.data.train)
+    if dist.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))
+    objective = SFTObjective(packed=cfg.train.packing, pad_id=tokenizer.pad_token_id or 0,
+                             chunk_size=cfg.train.loss_chunk_size, device=dist.device)
+    if cfg.train.compile:
+        model.compile()
+    result = run_loop(model=model, objective=objective, train_examples=train_examples, eval_examples=eval_examples,
+                      cfg=cfg.train, output_dir=output_dir, config_hash=config_hash(cfg), resume=cfg.resume,
+                      dist=dist, description="sft", stop_after_step=stop_after_step)
+    if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
+        final = output_dir / ("adapter" if cfg.finetune != "full" or cfg.adapter else "model")
+        save_trained_model(model, tokenizer, final)
+        manifest = {
+            "kind": "sft", "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
+            "base_model": cfg.model, "output": str(final), "steps": result.state.step,
+            "nonfinite_steps": result.state.nonfinite_steps, "examples": len(train_examples),
+            "dropped": dict(report.dropped), "truncated": report.truncated, "versions": versions(),
+            "best_eval_loss": result.state.best_eval, "stopped_early": result.stopped_early,
+        }
+        atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
+    return result

@@ -1,0 +1,172 @@
+"""Atomic checkpoints with bit-exact resume.
+
+A checkpoint folder holds the trainable weights (safetensors), the optimizer state, RNG states
+(torch as safetensors tensors; python and numpy as JSON: no pickle), the scheduler, sampler and loop
+state (JSON), and a manifest with each file's sha256. It is written under a temporary name and
+renamed when complete; older ones are deleted only after that.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from alignkit.errors import CheckpointError
+from alignkit.io import atomic_folder, first_mismatch
+
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclass
+class LoopState:
+    """Everything besides tensors the loop needs to continue exactly."""
+
+    step: int = 0
+    optimizer_steps: int = 0
+    nonfinite_steps: int = 0
+    best_eval: float | None = None
+    evals_without_improvement: int = 0
+    epoch_evals_done: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # recipe state (e.g. KL controller)
+
+
+def versions() -> dict[str, str]:
+    import transformers
+
+    import alignkit
+
+    out = {"alignkit": alignkit.__version__, "torch": torch.__version__, "transformers": transformers.__version__}
+    try:
+        import peft
+
+        out["peft"] = peft.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().contiguous().cpu() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _rng_tensors() -> dict[str, torch.Tensor]:
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for index, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{index}"] = state
+    return tensors
+
+
+def _rng_json() -> dict[str, Any]:
+    version, mt, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
+    return {"python": [version, list(mt), gauss],
+            "numpy": [np_name, np_keys.tolist(), int(np_pos), int(np_has_gauss), float(np_gauss)]}
+
+
+def _restore_rng(tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["torch_cpu"])
+    if torch.cuda.is_available():
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    name, keys, pos, has_gauss, gauss_value = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss_value))
+
+
+def _scheduler_json(scheduler: Any) -> dict[str, Any]:
+    return {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
+
+
+def save_checkpoint(
+    folder: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    sampler_state: dict[str, Any],
+    loop_state: LoopState,
+    config_hash: str,
+) -> None:
+    """Writes a complete checkpoint to ``folder`` atomically (temp folder, fsync, manifest, rename)."""
+    manifest = {"step": loop_state.step, "config_hash": config_hash, "versions": versions()}
+    with atomic_folder(folder, manifest) as tmp:
+        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        save_file(_rng_tensors(), str(tmp / "rng.safetensors"))
+        state = {
+            "loop": loop_state.__dict__, "sampler": sampler_state, "scheduler": _scheduler_json(scheduler),
+            "rng": _rng_json(), "config_hash": config_hash,
+        }
+        (tmp / "state.json").write_text(json.dumps(state))
+
+
+def checkpoint_dirs(root: Path) -> list[tuple[int, Path]]:
+    """Completed-looking checkpoint folders by step (temporary folders are ignored)."""
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    return sorted(found)
+
+
+def prune_checkpoints(root: Path, keep_last: int) -> None:
+    for _, path in checkpoint_dirs(root)[:-keep_last]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def find_resume_checkpoint(output_dir: Path, resume: str | None) -> Path | None:
+    """``auto`` -> the newest checkpoint under output_dir (None when there is none); or a given path."""
+    if not resume or resume in ("false", "no", "none"):
+        return None
+    if resume == "auto":
+        found = checkpoint_dirs(output_dir / "checkpoints")
+        return found[-1][1] if found else None
+    path = Path(resume)
+    if not path.is_dir():
+        raise CheckpointError("checkpoint folder not found", source=str(path), field="resume")
+    return path
+
+
+def load_checkpoint(
+    folder: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+) -> tuple[LoopState, dict[str, Any], str]:
+    """Restores weights, optimizer, scheduler and RNG; returns loop state, sampler state, config hash.
+
+    Refuses (CheckpointError) a folder whose manifest is missing or whose checksums fail.
+    """
+    problem = first_mismatch(folder)
+    if problem is not None:
+        raise CheckpointError(f"refusing to resume from this checkpoint: {problem}", source=str(folder),
+                              field="resume")
+    weights = load_file(str(folder / "trainable.safetensors"))
+    params = dict(model.named_parameters())
+    missing = [name for name, p in params.items() if p.requires_grad and name not in weights]
+    if missing:
+        raise CheckpointError(f"checkpoint lacks trainable parameter {missing[0]} (different model or adapter?)",
+                              source=str(folder), field="resume")
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            if name not in params:
+                raise CheckpointError(f"checkpoint has unknown parameter {name}", source=str(folder), field="resume")
+            params[name].copy_(tensor.to(params[name].device, params[name].dtype))
+    # Our own manifest-checked file: safe to read with weights_only.
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location="cpu"))
+    state = json.loads((folder / "state.json").read_text())
+    scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
+    _restore_rng(load_file(str(folder / "rng.safetensors")), state["rng"])
+    return LoopState(**state["loop"]), state["sampler"], state.get("config_hash", "")

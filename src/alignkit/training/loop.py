@@ -1,0 +1,418 @@
+"""The shared training loop, as plain functions every recipe reuses.
+
+A recipe supplies an ``Objective``: how much each example weighs in the global normaliser (trained
+tokens for SFT, pairs for DPO and reward models) and the *summed* loss of a micro-batch. The loop
+divides by the normaliser of the whole global batch (all micro-batches of the step, all processes),
+so micro-batch size, gradient accumulation and process count leave the loss and gradient unchanged.
+
+Contracts kept here: a non-finite loss or grad norm skips the step (no optimizer or scheduler update)
+and is counted and logged with the batch's records; checkpoints are atomic and resume is bit-exact on
+CPU; metrics and checkpoints are written by rank 0 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from alignkit.config.training import TrainSection
+from alignkit.errors import AlignkitError, CheckpointError
+from alignkit.training.checkpoint import (
+    LoopState,
+    checkpoint_dirs,
+    find_resume_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from alignkit.training.sampler import ResumableSampler
+
+log = logging.getLogger(__name__)
+
+
+class Objective(Protocol):
+    def normalizer(self, examples: Sequence[Any]) -> float:
+        """This micro-batch's share of the denominator (e.g. its trained tokens)."""
+        ...
+
+    def loss(self, model: torch.nn.Module, examples: Sequence[Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Summed loss over the micro-batch, and metric *sums* (divided by the normaliser when logged)."""
+        ...
+
+
+class NonFiniteAbort(AlignkitError):
+    """Too many non-finite steps."""
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, value: float) -> float:
+        if self.world_size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor)
+        return float(tensor.item())
+
+
+def setup_distributed(device: torch.device) -> Distributed:
+    """Joins the process group when launched by torchrun/accelerate (WORLD_SIZE > 1)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Distributed(device=device)
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    rank = torch.distributed.get_rank()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return Distributed(rank=rank, world_size=world_size, device=device)
+
+
+class _ObjectiveModule(torch.nn.Module):
+    """Lets DDP see the whole loss computation as one forward."""
+
+    def __init__(self, model: torch.nn.Module, objective: Objective) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, examples: Sequence[Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.objective.loss(self.model, examples)
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainSection) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases and norms; fused on CUDA."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "norm" in name else decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise AlignkitError("the model has no trainable parameters", field="finetune")
+    fused = all(p.is_cuda for g in groups for p in g["params"])
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, fused=fused or None)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainSection, total_steps: int) -> Any:
+    from transformers import get_scheduler
+
+    warmup = cfg.warmup_steps or int(cfg.warmup_ratio * total_steps)
+    name = {"constant": "constant_with_warmup"}.get(cfg.schedule, cfg.schedule)
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+
+
+def total_steps(num_examples: int, cfg: TrainSection, world_size: int) -> int:
+    per_step = cfg.batch_size * cfg.grad_accum
+    per_rank = num_examples // world_size
+    if cfg.max_steps:
+        return cfg.max_steps
+    return max(1, math.ceil(cfg.epochs * per_rank / per_step))
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return usage / 1024 if sys.platform != "darwin" else usage / 2**20
+
+
+class MetricsWriter:
+    """metrics.jsonl (one line per step / eval) + TensorBoard when installed; rank 0 only."""
+
+    def __init__(self, path: Path, *, enabled: bool, resume_step: int | None) -> None:
+        self.path = path
+        self.enabled = enabled
+        self.tb: Any = None
+        if not enabled:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and path.exists():
+            # Drop lines from after the checkpoint: they will be produced again.
+            kept = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            path.write_text("".join(line + "\n" for line in kept))
+        elif path.exists():
+            path.unlink()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(path.parent / "tensorboard"))
+        except Exception:  # tensorboard not installed
+            self.tb = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            prefix = record.get("kind", "train")
+            for key, value in record.items():
+                if isinstance(value, int | float) and key != "step":
+                    self.tb.add_scalar(f"{prefix}/{key}", value, record.get("step", 0))
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+class Progress:
+    """A rich progress bar with ETA on a terminal, plain log lines otherwise."""
+
+    def __init__(self, total: int, start: int, *, enabled: bool, description: str) -> None:
+        self.enabled = enabled
+        self.live: Any = None
+        self.total = total
+        if enabled and sys.stdout.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
+            from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+
+            self.live = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.live.start()
+            self.task = self.live.add_task(description, total=total, completed=start, info="")
+
+    def update(self, step: int, info: str) -> None:
+        if not self.enabled:
+            return
+        if self.live is not None:
+            self.live.update(self.task, completed=step, info=info)
+        else:
+            print(f"step {step}/{self.total} {info}", flush=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+@dataclass
+class LoopResult:
+    state: LoopState
+    stopped_early: bool
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+
+
+def _autocast(device: torch.device, model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
+    dtype = next(model.parameters()).dtype
+    if device.type == "cuda" and dtype == torch.float32:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def evaluate(model: torch.nn.Module, objective: Objective, examples: Sequence[Any], *, batch_size: int,
+             dist: Distributed) -> dict[str, float]:
+    """Mean loss (and metrics) over the eval set, normalised like training."""
+    was_training = model.training
+    model.eval()
+    loss_sum, norm = 0.0, 0.0
+    metric_sums: dict[str, float] = {}
+    shard = list(examples)[dist.rank :: dist.world_size]
+    with torch.no_grad(), _autocast(dist.device, model):
+        for start in range(0, len(shard), batch_size):
+            micro = shard[start : start + batch_size]
+            loss, metrics = objective.loss(model, micro)
+            loss_sum += float(loss)
+            norm += objective.normalizer(micro)
+            for key, value in metrics.items():
+                metric_sums[key] = metric_sums.get(key, 0.0) + value
+    if was_training:
+        model.train()
+    norm = dist.all_sum(norm)
+    result = {"eval_loss": dist.all_sum(loss_sum) / max(norm, 1e-12)}
+    for key, value in sorted(metric_sums.items()):
+        result[f"eval_{key}"] = dist.all_sum(value) / max(norm, 1e-12)
+    return result
+
+
+def _records(examples: Sequence[Any]) -> list[str]:
+    return [f"{getattr(e, 'source', '?')}:{getattr(e, 'line', '?')}" for e in examples]
+
+
+def run_loop(
+    *,
+    model: torch.nn.Module,
+    objective: Objective,
+    train_examples: Sequence[Any],
+    eval_examples: Sequence[Any] | None,
+    cfg: TrainSection,
+    output_dir: Path,
+    config_hash: str,
+    resume: str | None,
+    dist: Distributed,
+    description: str = "train",
+    extra_state: Callable[[], dict[str, Any]] | None = None,
+    load_extra_state: Callable[[dict[str, Any]], None] | None = None,
+    on_step_end: Callable[[int, dict[str, Any]], None] | None = None,
+    stop_after_step: int | None = None,
+) -> LoopResult:
+    """Trains ``model`` on ``objective``; returns the loop state and checkpoint folders."""
+    device = dist.device
+    ckpt_root = output_dir / "checkpoints"
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(model, cfg)
+    steps_total = total_steps(len(train_examples), cfg, dist.world_size)
+    scheduler = build_scheduler(optimizer, cfg, steps_total)
+    sampler = ResumableSampler(len(train_examples), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+    state = LoopState()
+    resume_from = find_resume_checkpoint(output_dir, resume)
+    if resume_from is not None:
+        state, sampler_state, saved_hash = load_checkpoint(resume_from, model=model, optimizer=optimizer,
+                                                           scheduler=scheduler)
+        try:
+            sampler.load_state_dict(sampler_state)
+        except ValueError as exc:
+            raise CheckpointError(str(exc), source=str(resume_from), field="resume") from None
+        if saved_hash and saved_hash != config_hash:
+            log.warning("resuming from %s, written with a different config (hash %s, now %s)", resume_from,
+                        saved_hash, config_hash)
+        if load_extra_state is not None:
+            load_extra_state(state.extra)
+        if dist.is_main:
+            print(f"resumed from {resume_from} at step {state.step}", flush=True)
+    per_step = cfg.batch_size * cfg.grad_accum
+    module: torch.nn.Module = _ObjectiveModule(model, objective)
+    ddp: torch.nn.parallel.DistributedDataParallel | None = None
+    if dist.world_size > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None)
+        module = ddp
+    metrics = MetricsWriter(output_dir / "metrics.jsonl", enabled=dist.is_main,
+                            resume_step=state.step if resume_from is not None else None)
+    progress = Progress(steps_total, state.step, enabled=dist.is_main, description=description)
+    last_ckpt: Path | None = resume_from
+    best_ckpt: Path | None = ckpt_root / "best" if (ckpt_root / "best").is_dir() else None
+    stopped_early = False
+    model.train()
+
+    def checkpoint(tag: str | None = None) -> Path:
+        folder = ckpt_root / (tag or f"step-{state.step:06d}")
+        if dist.is_main:
+            if extra_state is not None:
+                state.extra = extra_state()
+            save_checkpoint(folder, model=model, optimizer=optimizer, scheduler=scheduler,
+                            sampler_state=sampler.state_dict(), loop_state=state, config_hash=config_hash)
+            if tag is None:
+                prune_checkpoints(ckpt_root, cfg.keep_last)
+        if dist.world_size > 1:
+            torch.distributed.barrier()
+        return folder
+
+    def run_eval(epoch: float) -> bool:
+        """Evaluates; returns True when early stopping says stop."""
+        nonlocal best_ckpt
+        if not eval_examples:
+            return False
+        result = evaluate(model, objective, eval_examples, batch_size=cfg.batch_size, dist=dist)
+        metrics.write({"kind": "eval", "step": state.step, "epoch": epoch, **result})
+        improved = state.best_eval is None or result["eval_loss"] < state.best_eval
+        if improved:
+            state.best_eval = result["eval_loss"]
+            state.evals_without_improvement = 0
+            best_ckpt = checkpoint("best")
+        else:
+            state.evals_without_improvement += 1
+        return bool(cfg.early_stopping_patience and state.evals_without_improvement >= cfg.early_stopping_patience)
+
+    try:
+        while state.step < steps_total:
+            t0 = time.perf_counter()
+            indices, epoch_ended = sampler.take(per_step)
+            micro_batches = [[train_examples[i] for i in indices[s : s + cfg.batch_size]]
+                             for s in range(0, per_step, cfg.batch_size)]
+            local_norm = sum(objective.normalizer(mb) for mb in micro_batches)
+            global_norm = dist.all_sum(local_norm)
+            loss_sum = 0.0
+            metric_sums: dict[str, float] = {}
+            for index, micro in enumerate(micro_batches):
+                sync = ddp is None or index == len(micro_batches) - 1
+                context = contextlib.nullcontext() if sync else ddp.no_sync()  # type: ignore[union-attr]
+                with context, _autocast(device, model):
+                    loss, micro_metrics = module(micro)
+                    # DDP averages gradients over processes; scale so the result is the global mean.
+                    (loss * (dist.world_size / max(global_norm, 1e-12))).backward()
+                loss_sum += float(loss.detach())
+                for key, value in micro_metrics.items():
+                    metric_sums[key] = metric_sums.get(key, 0.0) + value
+            state.step += 1
+            step_loss = dist.all_sum(loss_sum) / max(global_norm, 1e-12)
+            if state.step in cfg.inject_nonfinite_at:
+                step_loss = float("nan")
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0
+                                                       else float("inf"))
+            finite = math.isfinite(step_loss) and bool(torch.isfinite(grad_norm))
+            if finite:
+                optimizer.step()
+                scheduler.step()
+                state.optimizer_steps += 1
+            else:
+                state.nonfinite_steps += 1
+                records = _records([e for mb in micro_batches for e in mb])
+                metrics.write({"kind": "nonfinite", "step": state.step, "loss": step_loss,
+                               "grad_norm": float(grad_norm), "records": records})
+                log.warning("step %d: non-finite loss/grad norm (loss=%s, grad_norm=%s); skipped. Records: %s",
+                            state.step, step_loss, float(grad_norm), ", ".join(records[:8]))
+            optimizer.zero_grad(set_to_none=True)
+            elapsed = time.perf_counter() - t0
+            tokens = dist.all_sum(sum(sum(len(getattr(e, "input_ids", ())) for e in mb) for mb in micro_batches))
+            epoch = sampler.state.epoch + sampler.state.position / max(1, sampler.per_rank)
+            record = {"kind": "train", "step": state.step, "epoch": round(epoch, 4), "loss": step_loss,
+                      "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                      "trained_tokens": global_norm, "tokens": tokens, "tokens_per_s": tokens / max(elapsed, 1e-9),
+                      "step_time_s": elapsed, "peak_mem_mb": peak_memory_mb(device), "skipped": not finite}
+            for key, value in metric_sums.items():
+                record[key] = dist.all_sum(value) / max(global_norm, 1e-12)
+            if state.step % cfg.log_every == 0 or not finite:
+                metrics.write(record)
+            progress.update(state.step, f"loss {step_loss:.4f}")
+            if on_step_end is not None:
+                on_step_end(state.step, record)
+            if state.nonfinite_steps > cfg.max_nonfinite_steps:
+                raise NonFiniteAbort(
+                    f"{state.nonfinite_steps} non-finite steps (limit train.max_nonfinite_steps="
+                    f"{cfg.max_nonfinite_steps}); last at step {state.step}, records "
+                    f"{', '.join(_records([e for mb in micro_batches for e in mb])[:4])}",
+                    field="train.max_nonfinite_steps",
+                )
+            stop = False
+            if cfg.eval_every and state.step % cfg.eval_every == 0:
+                stop = run_eval(epoch)
+            if epoch_ended and not cfg.eval_every:
+                stop = run_eval(epoch) or stop
+            if stop:
+                stopped_early = True
+                last_ckpt = checkpoint()
+                break
+            if (cfg.save_every and state.step % cfg.save_every == 0) or epoch_ended or state.step == steps_total:
+                last_ckpt = checkpoint()
+            if stop_after_step is not None and state.step >= stop_after_step:
+                break
+        if last_ckpt is None or (checkpoint_dirs(ckpt_root) and checkpoint_dirs(ckpt_root)[-1][0] != state.step):
+            last_ckpt = checkpoint()
+    finally:
+        progress.close()
+        metrics.close()
+    return LoopResult(state=state, stopped_early=stopped_early, last_checkpoint=last_ckpt, best_checkpoint=best_ckpt)
