@@ -23,7 +23,8 @@ THRESHOLD = 0.7
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 # A small vocabulary makes repeated tokens (the hard case for LCS) and near-threshold pairs common.
-VOCAB = "write a the short poem story about sea cat dog list three five ways to explain why how it is".split()
+VOCAB = ["write", "a", "the", "short", "poem", "story", "about", "sea", "cat", "dog", "list", "three"]
+VOCAB += ["five", "ways", "to", "explain", "why", "how", "it", "is"]
 DECORATIONS = ["", ",", ".", "!", "?", "'s", "-", "...", " (x)", ":", "2", "42", "3rd"]
 
 
@@ -52,7 +53,8 @@ def edited_pair(rng: random.Random) -> tuple[str, str]:
     The number of edits relative to the length is drawn so the ROUGE-L F lands on both sides of
     0.7 with many pairs close to it.
     """
-    length = rng.randint(0, 24) if rng.random() < 0.9 else rng.randint(60, 80)
+    # A few pairs longer than 64 tokens take the arbitrary-width (Python int) path.
+    length = rng.randint(0, 24) if rng.random() < 0.96 else rng.randint(62, 72)
     words = [rng.choice(VOCAB) for _ in range(length)]
     edited = list(words)
     for _ in range(rng.randint(0, max(1, length // 3))):
@@ -143,6 +145,26 @@ def test_growing_pool_matches_brute_force_rouge_score() -> None:
     assert 10 < len(kept) < len(candidates) - 10
 
 
+def test_many_survivors_take_the_vectorised_path() -> None:
+    """A pool of variants of one sentence: dozens of entries survive pruning for each candidate."""
+    rng = random.Random(11)
+    words = [rng.choice(VOCAB) for _ in range(18)]
+
+    def variant() -> str:
+        edited = list(words)
+        for _ in range(rng.randint(1, 7)):
+            edited[rng.randrange(len(edited))] = rng.choice(VOCAB)
+        return " ".join(edited)
+
+    pool_texts = [variant() for _ in range(120)]
+    pool = RougeLFilter(THRESHOLD, pool_texts)
+    for _ in range(40):
+        candidate = variant()
+        expected = max(reference_f(candidate, text) for text in pool_texts)
+        assert pool.max_score(candidate) == pytest.approx(expected, abs=1e-9)
+        assert pool.is_near_duplicate(candidate) == (expected >= THRESHOLD)
+
+
 def test_bit_parallel_lcs_matches_dynamic_programming() -> None:
     rng = random.Random(3)
     for _ in range(400):
@@ -192,7 +214,10 @@ def test_dedup_exact_rouge_and_minhash() -> None:
     ]
     result = dedup_records(records, "instruction", rouge_l=0.7)
     assert result.drop_counts == {"exact": 1, "rouge_l": 1}
-    assert [r["instruction"] for r in result.records] == [records[0]["instruction"], records[3]["instruction"]]
+    assert [r["instruction"] for r in result.records] == [
+        records[0]["instruction"],
+        records[3]["instruction"],
+    ]
     assert result.dropped == [(1, "exact"), (2, "rouge_l")]
 
     hashed = dedup_records(records, "instruction", minhash=MinHashConfig(threshold=0.6, ngram=2, seed=1))

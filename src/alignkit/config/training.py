@@ -30,7 +30,7 @@ class TrainSection(StrictModel):
     gradient_checkpointing: bool = False
     loss_chunk_size: int = Field(1024, gt=0, description="trained positions projected to the vocabulary at once")
     eval_every: int = Field(0, ge=0, description="eval every N steps (0 = only at epoch ends)")
-    save_every: int = Field(0, ge=0, description="checkpoint every N steps (0 = only at the end and epoch ends)")
+    save_every: int = Field(0, ge=0, description="checkpoint every N steps (0 = only at the end)")
     keep_last: int = Field(2, ge=1, description="checkpoints kept (the best one is kept besides)")
     early_stopping_patience: int = Field(0, ge=0, description="stop after N evals without improvement (0 = off)")
     max_nonfinite_steps: int = Field(1, ge=0, description="skipped non-finite steps tolerated before aborting")

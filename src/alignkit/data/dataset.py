@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from alignkit.config.common import DataConfig
-from alignkit.data.formatting import Formatted, format_chat, format_raw, truncate
+from alignkit.data.formatting import Formatted, doubled_bos, format_chat, format_raw, truncate
 from alignkit.data.records import LoadReport, Record, load_records
 from alignkit.errors import DataError
 
@@ -117,6 +117,11 @@ def build_sft_examples(records: list[Record], tokenizer: Any, config: DataConfig
             report.dropped["too_long"] += 1
             report.note("too_long", record.line)
             continue
+        # A dropped example is only counted as dropped, not as truncated or as missing its end-of-turn.
+        if sum(truncated.loss_mask) == 0:
+            report.dropped["fully_masked"] += 1
+            report.note("fully_masked", record.line)
+            continue
         if truncated.truncated:
             report.truncated += 1
             report.note("truncated", record.line)
@@ -129,10 +134,6 @@ def build_sft_examples(records: list[Record], tokenizer: Any, config: DataConfig
                 and truncated.input_ids[1] == bos_id:
             report.doubled_bos += 1
             report.note("doubled_bos", record.line)
-        if sum(truncated.loss_mask) == 0:
-            report.dropped["fully_masked"] += 1
-            report.note("fully_masked", record.line)
-            continue
         report.lengths.append(len(truncated.input_ids))
         examples.append(Example(truncated.input_ids, truncated.loss_mask, record.source, record.line,
                                 len(examples), truncated.eot_positions, truncated.truncated))
@@ -175,6 +176,17 @@ def build_preference_examples(records: list[Record], tokenizer: Any, config: Dat
             report.note(reason, record.line)
             continue
         chosen, rejected = pair
+        for cut in pair:
+            if cut.truncated:
+                report.truncated += 1
+            report.trained_turns += len(cut.eot_positions)
+            with_eot = sum(1 for p in cut.eot_positions if p >= 0 and cut.loss_mask[p] == 1)
+            report.trained_turns_with_eot += with_eot
+            if with_eot < len(cut.eot_positions):
+                report.note("eot_not_trained", record.line)
+            if doubled_bos(cut.input_ids, tokenizer.bos_token_id):
+                report.doubled_bos += 1
+                report.note("doubled_bos", record.line)
         report.lengths += [len(chosen.input_ids), len(rejected.input_ids)]
         examples.append(PreferenceExample(chosen.input_ids, chosen.loss_mask, rejected.input_ids,
                                           rejected.loss_mask, record.source, record.line, len(examples),

@@ -61,12 +61,8 @@ def lint_dataset(path: str, tokenizer: Any, config: DataConfig, *, generation_co
     """Formats every record exactly as training would and checks the contracts on the result."""
     records, load_report = load_records(path, kind=config.kind, on_bad_record=config.on_bad_record)
     if load_report.kind == "preference":
+        # Counts the trained turns of both replies (chosen and rejected) of every pair.
         _, report = build_preference_examples(records, tokenizer, config, load_report)
-        # Every preference example is prompt+reply formatted by format_chat; count its turns too.
-        sft_like = [r for r in records]
-        report.trained_turns = 2 * report.examples
-        report.trained_turns_with_eot = report.trained_turns
-        del sft_like
     else:
         _, report = build_sft_examples(records, tokenizer, config, load_report)
     info = template_info(tokenizer)

@@ -694,17 +694,20 @@ def run_winrate_probe(
 # Writing results
 
 
-def _atomic_write_json(path: Path, payload: Any) -> None:
-    """Write JSON to a temp file in the same folder, fsync, then rename over ``path``.
+def _to_json(payload: Any) -> str:
+    """``allow_nan=False`` because NaN is not JSON: a non-finite figure here is a bug upstream."""
+    return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over ``path``.
 
     A crash leaves either the old file or the new one, never half a file that looks complete.
-    ``allow_nan=False`` because NaN is not JSON: a non-finite figure here is a bug upstream.
     """
-    text = json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -718,10 +721,11 @@ def write_probe_results(results: Sequence[ProbeResult], out_dir: str | Path, *, 
 
     ``summary.json`` is ``{probe: {figures..., "passed": bool, "failures": [...]}}``. With
     ``merge``, entries of probes not in ``results`` are kept from an existing summary (to rerun
-    one probe); by default the summary holds exactly these results.
+    one probe); by default the summary holds exactly these results. Everything is serialised
+    before the first write, so a result that cannot be written leaves the folder untouched;
+    ``summary.json`` is written last, so it never lists rows that are not on disk.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / "summary.json"
     summary: dict[str, Any] = {}
     if merge and summary_path.exists():
@@ -733,12 +737,16 @@ def write_probe_results(results: Sequence[ProbeResult], out_dir: str | Path, *, 
             ) from exc
         if isinstance(existing, dict):
             summary.update(existing)
+    files: list[tuple[Path, str]] = []
     for result in results:
-        if result.name == "summary" or not result.name or "/" in result.name:
+        if result.name == "summary" or not result.name or "/" in result.name or "\\" in result.name:
             raise ValueError(f"invalid probe name {result.name!r}")
-        _atomic_write_json(out_dir / f"{result.name}.json", result.rows)
+        files.append((out_dir / f"{result.name}.json", _to_json(result.rows)))
         summary[result.name] = {**result.summary, "passed": result.passed, "failures": list(result.failures)}
-    _atomic_write_json(summary_path, summary)
+    files.append((summary_path, _to_json(summary)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, text in files:
+        _atomic_write_text(path, text)
     return summary_path
 
 

@@ -68,7 +68,8 @@ class ResponseCache:
     """Append-only JSONL of ``{"key": ..., "response": ...}``, loaded into memory on open.
 
     Each line is flushed as soon as its response arrives, so a crash loses at most the request
-    in flight. A torn last line (killed mid-write) is ignored; a bad line elsewhere is a DataError.
+    in flight. A torn last line (killed mid-write) is dropped from the file on open; a bad line
+    elsewhere is a DataError naming the line.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -81,7 +82,8 @@ class ResponseCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _load(self) -> None:
-        lines = self.path.read_text(encoding="utf-8").split("\n")
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.split("\n")
         last_content = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -91,17 +93,25 @@ class ResponseCache:
                 self._entries[entry["key"]] = entry["response"]
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 if number - 1 == last_content:
-                    logger.warning("%s:%d: ignoring a torn last cache line", self.path, number)
-                    continue
+                    logger.warning("%s:%d: dropping a torn last cache line", self.path, number)
+                    self._rewrite(lines[: number - 1])
+                    return
                 raise DataError(
                     f"corrupt cache line ({exc}); delete the line or the file",
                     source=str(self.path),
                     line=number,
                 ) from exc
-        # Start appends on a fresh line even if the previous run died mid-line.
-        if lines and lines[-1].strip():
+        if text and not text.endswith("\n"):
+            # Complete JSON but no newline: start the next append on a fresh line.
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write("\n")
+
+    def _rewrite(self, lines: list[str]) -> None:
+        """Replace the file with ``lines`` (atomically), so a torn line never ends up mid-file."""
+        kept = "".join(line + "\n" for line in lines if line.strip())
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(kept, encoding="utf-8")
+        os.replace(temporary, self.path)
 
     def __len__(self) -> int:
         return len(self._entries)

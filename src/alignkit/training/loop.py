@@ -406,7 +406,7 @@ def run_loop(
                 stopped_early = True
                 last_ckpt = checkpoint()
                 break
-            if (cfg.save_every and state.step % cfg.save_every == 0) or epoch_ended or state.step == steps_total:
+            if (cfg.save_every and state.step % cfg.save_every == 0) or state.step == steps_total:
                 last_ckpt = checkpoint()
             if stop_after_step is not None and state.step >= stop_after_step:
                 break

@@ -1,0 +1,412 @@
+"""Direct preference optimisation and relatives (IPO, cDPO, SimPO, ORPO), read top to bottom.
+
+1. Load the policy: LoRA by default, or full; ``adapter=DIR`` starts from an SFT adapter (trainable).
+2. Pick the reference the loss compares against (``reference=``):
+   - ``copy``: a frozen copy of the starting model (default for full fine-tuning);
+   - ``adapter_disabled``: the policy itself with its LoRA adapter switched off through PEFT's
+     ``disable_adapter()``; no second copy in memory (default for LoRA from the base model);
+   - ``precomputed``: reference log-probs computed once before training and cached in
+     ``<output_dir>/reference_logps.safetensors`` with the data and model fingerprints; a cache whose
+     fingerprints differ is refused, a matching one is reused on resume (default with ``adapter=``:
+     the reference must be the SFT model, and disabling the adapter would give the base model);
+   - none for SimPO and ORPO, which are reference-free.
+3. Load preference pairs with the model's chat template; refuse data lint blocks.
+4. Train with the shared loop. A micro-batch of B pairs is packed into ONE padding-free row
+   ``[chosen_1..chosen_B, rejected_1..rejected_B]``; one forward gives every completion's summed
+   log-prob (``sequence_logps``), and the reference, when computed on the fly, runs the same row.
+   The loss is summed over pairs and divided by the pairs of the global batch (the loop does that).
+5. Save the adapter (PEFT folder) or the full model, with the config and a run manifest.
+
+Where this departs from the papers or from TRL 1.16:
+- IPO uses length-averaged log-probs (as TRL and the IPO paper's experiments), see ``ipo_loss``.
+- cDPO applies label smoothing to the sigmoid loss (TRL 1.16 ignores it for ``loss_type="sigmoid"``).
+- SimPO is the paper's loss, without the CPO NLL term TRL's ``CPOTrainer`` adds by default.
+- ORPO's NLL term is per pair (mean NLL per token of that chosen reply), then averaged over pairs;
+  TRL takes one token mean over all chosen tokens of the batch. Equal when chosen lengths are equal.
+- Precomputed reference log-probs come from micro-batches in dataset order, so they can differ from
+  an on-the-fly reference in the last float bits (attention runs over a differently packed row).
+- SimPO/ORPO "rewards" in the metrics are β times the average log-prob per token (no reference).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch.utils.checkpoint import checkpoint
+
+from alignkit.config.base import config_hash, config_to_yaml
+from alignkit.config.common import DataConfig, ModelFields
+from alignkit.config.training import LoraSection, TrainSection
+from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
+from alignkit.errors import AlignkitError, ConfigError, DataError
+from alignkit.io import atomic_write_text
+from alignkit.losses.preference import PreferenceLossOutput, dpo_loss, ipo_loss, orpo_loss, simpo_loss
+from alignkit.losses.sft import shifted_targets, token_logps
+from alignkit.models.forward import hidden_states, lm_head
+from alignkit.recipes.sft import _split_eval, lint_or_refuse, prepare_model
+from alignkit.training.batching import Batch, pack, pad
+from alignkit.training.checkpoint import versions
+from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
+
+LossName = Literal["sigmoid", "ipo", "cdpo", "simpo", "orpo"]
+ReferenceName = Literal["auto", "copy", "adapter_disabled", "precomputed", "none"]
+REFERENCE_FREE = ("simpo", "orpo")
+DEFAULT_BETA = {"sigmoid": 0.1, "ipo": 0.1, "cdpo": 0.1, "simpo": 2.0, "orpo": 0.1}
+REFERENCE_CACHE = "reference_logps.safetensors"
+
+
+class DPOConfig(ModelFields):
+    output_dir: str = Field("runs/dpo", description="where checkpoints, metrics and the result go")
+    finetune: Literal["full", "lora", "qlora"] = "lora"
+    lora: LoraSection = Field(default_factory=LoraSection)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainSection = Field(default_factory=TrainSection)
+    loss: LossName = Field("sigmoid", description="sigmoid (DPO) | ipo | cdpo (label smoothing) | simpo | orpo")
+    beta: float | None = Field(None, gt=0, description="loss temperature; default 0.1 (SimPO: 2.0); ORPO's λ")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="cDPO/SimPO: probability a label is flipped")
+    simpo_gamma: float = Field(0.5, ge=0.0, description="SimPO target margin γ (TRL's simpo_gamma)")
+    reference: ReferenceName = Field(
+        "auto", description="auto | copy | adapter_disabled | precomputed | none (auto: none for simpo/orpo, "
+        "precomputed with adapter=, copy for full, adapter_disabled for lora)")
+    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
+    allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
+
+
+def resolve_reference(cfg: DPOConfig) -> str:
+    """The reference kind ``auto`` stands for, after refusing combinations that cannot be right."""
+    if cfg.loss == "cdpo" and cfg.label_smoothing == 0:
+        raise ConfigError("loss=cdpo needs label_smoothing > 0 (e.g. 0.1)", field="label_smoothing")
+    if cfg.label_smoothing and cfg.loss in ("ipo", "orpo"):
+        raise ConfigError(f"loss={cfg.loss} has no label smoothing", field="label_smoothing")
+    reference_free = cfg.loss in REFERENCE_FREE
+    if cfg.reference == "auto":
+        if reference_free:
+            return "none"
+        if cfg.adapter:
+            return "precomputed"
+        return "copy" if cfg.finetune == "full" else "adapter_disabled"
+    if reference_free and cfg.reference != "none":
+        raise ConfigError(f"loss={cfg.loss} is reference-free; leave reference=auto (or none)", field="reference")
+    if not reference_free and cfg.reference == "none":
+        raise ConfigError(f"loss={cfg.loss} needs a reference: copy, adapter_disabled or precomputed",
+                          field="reference")
+    if cfg.reference == "adapter_disabled":
+        if cfg.adapter:
+            raise ConfigError("with adapter=DIR the reference should be that SFT model, but disabling the adapter "
+                              "gives the base model; use reference=precomputed (the default) or copy",
+                              field="reference")
+        if cfg.finetune == "full":
+            raise ConfigError("reference=adapter_disabled needs finetune=lora (full fine-tuning has no adapter "
+                              "to disable); use copy or precomputed", field="reference")
+    return cfg.reference
+
+
+# ---------------------------------------------------------------------------------------------
+# Log-probs of every completion of a micro-batch, in one packed forward
+
+
+def pair_batch(pairs: Sequence[PreferenceExample], *, packed: bool, pad_id: int) -> Batch:
+    """Sequences 0..B-1 are the chosen completions, B..2B-1 the rejected ones, in pair order."""
+    sequences = [(p.chosen_ids, p.chosen_mask) for p in pairs] + [(p.rejected_ids, p.rejected_mask) for p in pairs]
+    return pack(sequences) if packed else pad(sequences, pad_id)
+
+
+def _target_logps(hidden: torch.Tensor, targets: torch.Tensor, head: Any, chunk_size: int) -> torch.Tensor:
+    """log p(target) per row (N,); with grad, chunks are recomputed in backward instead of stored."""
+    if not (torch.is_grad_enabled() and hidden.requires_grad and hidden.shape[0] > chunk_size):
+        return token_logps(hidden, targets, head, chunk_size=chunk_size)
+    pieces = [checkpoint(token_logps, hidden[s : s + chunk_size], targets[s : s + chunk_size], head,
+                         chunk_size=chunk_size, use_reentrant=False) for s in range(0, hidden.shape[0], chunk_size)]
+    return torch.cat(pieces)
+
+
+def sequence_logps(model: Any, batch: Batch, *, chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probs of each sequence's trained tokens, and how many there are.
+
+    Returns ``(logps, lengths)``, both (num_sequences,): logps float32, lengths long. Only trained
+    positions are projected to the vocabulary; ``seq_ids`` routes each token's log-prob to its sequence.
+    """
+    hidden = hidden_states(model, batch)
+    predict_mask, next_ids = shifted_targets(batch.input_ids, batch.loss_mask)
+    # The position predicting token i+1 belongs to the same sequence (a sequence's first token is never trained).
+    owner = batch.seq_ids[predict_mask]
+    per_token = _target_logps(hidden[predict_mask], next_ids[predict_mask], lm_head(model), chunk_size)
+    logps = per_token.new_zeros(batch.num_sequences).index_add(0, owner, per_token)
+    lengths = torch.bincount(owner, minlength=batch.num_sequences)
+    return logps, lengths
+
+
+# ---------------------------------------------------------------------------------------------
+# References: each returns the reference log-probs (2B,) of the batch's sequences
+
+ReferenceFn = Callable[[Any, Sequence[PreferenceExample], Batch], torch.Tensor]
+
+
+class FrozenCopyReference:
+    """A frozen copy of the starting model (taken before any training step)."""
+
+    def __init__(self, model: Any, chunk_size: int) -> None:
+        self.model = copy.deepcopy(model).requires_grad_(False).eval()
+        self.chunk_size = chunk_size
+
+    def __call__(self, policy: Any, pairs: Sequence[PreferenceExample], batch: Batch) -> torch.Tensor:
+        with torch.no_grad():
+            return sequence_logps(self.model, batch, chunk_size=self.chunk_size)[0]
+
+
+class AdapterDisabledReference:
+    """The policy's base weights: the same module with its LoRA adapter switched off."""
+
+    def __init__(self, chunk_size: int) -> None:
+        self.chunk_size = chunk_size
+
+    def __call__(self, policy: Any, pairs: Sequence[PreferenceExample], batch: Batch) -> torch.Tensor:
+        with torch.no_grad(), policy.disable_adapter():
+            return sequence_logps(policy, batch, chunk_size=self.chunk_size)[0]
+
+
+@dataclass
+class PairWithReference(PreferenceExample):
+    """A pair carrying its precomputed reference log-probs."""
+
+    ref_chosen_logps: float = 0.0
+    ref_rejected_logps: float = 0.0
+
+
+def precomputed_reference(policy: Any, pairs: Sequence[PreferenceExample], batch: Batch) -> torch.Tensor:
+    values = [p.ref_chosen_logps for p in pairs] + [p.ref_rejected_logps for p in pairs]  # type: ignore[attr-defined]
+    return torch.tensor(values, dtype=torch.float32, device=batch.input_ids.device)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss of a micro-batch
+
+
+def preference_loss(loss: str, logps: torch.Tensor, lengths: torch.Tensor, ref_logps: torch.Tensor | None, *,
+                    beta: float, label_smoothing: float, simpo_gamma: float) -> PreferenceLossOutput:
+    """Dispatches to the pure losses. logps, lengths, ref_logps: (2B,), chosen first then rejected."""
+    n = logps.shape[0] // 2
+    chosen, rejected = logps[:n], logps[n:]
+    chosen_lengths, rejected_lengths = lengths[:n].float(), lengths[n:].float()
+    if loss == "simpo":
+        return simpo_loss(chosen, rejected, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths,
+                          beta=beta, gamma=simpo_gamma, label_smoothing=label_smoothing)
+    if loss == "orpo":
+        return orpo_loss(chosen, rejected, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths,
+                         chosen_nll=-chosen / chosen_lengths, beta=beta)
+    if ref_logps is None:
+        raise ValueError(f"loss={loss} needs reference log-probs")
+    ref_chosen, ref_rejected = ref_logps[:n], ref_logps[n:]
+    if loss == "ipo":
+        return ipo_loss(chosen / chosen_lengths, rejected / rejected_lengths, ref_chosen / chosen_lengths,
+                        ref_rejected / rejected_lengths, beta=beta)
+    return dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=beta, label_smoothing=label_smoothing)
+
+
+def pair_metrics(output: PreferenceLossOutput, logps: torch.Tensor) -> dict[str, float]:
+    """Metric *sums* over the micro-batch's pairs (the loop divides by the global number of pairs)."""
+    n = logps.shape[0] // 2
+    chosen_rewards, rejected_rewards = output.chosen_rewards, output.rejected_rewards
+    return {
+        "rewards/chosen": float(chosen_rewards.sum()),
+        "rewards/rejected": float(rejected_rewards.sum()),
+        "rewards/margin": float((chosen_rewards - rejected_rewards).sum()),
+        "rewards/accuracy": float((chosen_rewards > rejected_rewards).sum()),
+        "logps/chosen": float(logps[:n].detach().sum()),
+        "logps/rejected": float(logps[n:].detach().sum()),
+    }
+
+
+class DPOObjective:
+    """Preference loss summed over pairs; normaliser = pairs."""
+
+    def __init__(self, *, loss: str, beta: float, label_smoothing: float, simpo_gamma: float,
+                 reference: ReferenceFn | None, packed: bool, pad_id: int, chunk_size: int,
+                 device: torch.device) -> None:
+        self.loss_name = loss
+        self.beta = beta
+        self.label_smoothing = label_smoothing
+        self.simpo_gamma = simpo_gamma
+        self.reference = reference
+        self.packed = packed
+        self.pad_id = pad_id
+        self.chunk_size = chunk_size
+        self.device = device
+
+    def normalizer(self, pairs: Sequence[PreferenceExample]) -> float:
+        return float(len(pairs))
+
+    def loss(self, model: Any, pairs: Sequence[PreferenceExample]) -> tuple[torch.Tensor, dict[str, float]]:
+        batch = pair_batch(pairs, packed=self.packed, pad_id=self.pad_id).to(self.device)
+        logps, lengths = sequence_logps(model, batch, chunk_size=self.chunk_size)
+        ref_logps = None if self.reference is None else self.reference(model, pairs, batch)
+        output = preference_loss(self.loss_name, logps, lengths, ref_logps, beta=self.beta,
+                                 label_smoothing=self.label_smoothing, simpo_gamma=self.simpo_gamma)
+        return output.losses.sum(), pair_metrics(output, logps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precomputed reference log-probs, cached with fingerprints
+
+
+@torch.no_grad()
+def compute_reference_logps(model: Any, pairs: Sequence[PreferenceExample], *, batch_size: int, packed: bool,
+                            pad_id: int, chunk_size: int, dist: Distributed) -> torch.Tensor:
+    """(N, 2) float32: chosen and rejected log-probs of every pair under ``model`` as it is now.
+
+    Each process computes a strided share; an all-reduce of the zero-filled table assembles it.
+    """
+    was_training = model.training
+    model.eval()
+    table = torch.zeros(len(pairs), 2, dtype=torch.float32, device=dist.device)
+    mine = list(range(dist.rank, len(pairs), dist.world_size))
+    for start in range(0, len(mine), batch_size):
+        indices = mine[start : start + batch_size]
+        batch = pair_batch([pairs[i] for i in indices], packed=packed, pad_id=pad_id).to(dist.device)
+        logps, _ = sequence_logps(model, batch, chunk_size=chunk_size)
+        table[indices] = torch.stack([logps[: len(indices)], logps[len(indices) :]], dim=1)
+    if dist.world_size > 1:
+        torch.distributed.all_reduce(table)
+    if was_training:
+        model.train()
+    return table.cpu()
+
+
+def _check_cache(cache: Path, fingerprints: dict[str, str], sizes: dict[str, int]) -> dict[str, torch.Tensor]:
+    with safe_open(str(cache), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    for key, what in (("data_fingerprint", "data"), ("model_fingerprint", "model")):
+        if metadata.get(key) != fingerprints[key]:
+            raise AlignkitError(
+                f"these reference log-probs were computed for other {what} ({metadata.get(key)}, now "
+                f"{fingerprints[key]}); delete the file or use a new output_dir to recompute them",
+                source=str(cache), field="reference")
+    tensors = load_file(str(cache))
+    for name, size in sizes.items():
+        if name not in tensors or tensors[name].shape[0] != size:
+            raise AlignkitError(f"the cache does not cover the {size} {name} pairs; delete it to recompute",
+                                source=str(cache), field="reference")
+    return tensors
+
+
+def load_or_compute_reference(cache: Path, fingerprints: dict[str, str],
+                              splits: dict[str, Sequence[PreferenceExample]],
+                              compute: Callable[[Sequence[PreferenceExample]], torch.Tensor],
+                              dist: Distributed) -> dict[str, torch.Tensor]:
+    """Reuses a matching cache (refusing a stale one), or computes every split and writes the cache."""
+    sizes = {name: len(pairs) for name, pairs in splits.items() if pairs}
+    if cache.is_file():
+        return _check_cache(cache, fingerprints, sizes)
+    tensors = {name: compute(pairs) for name, pairs in splits.items() if pairs}
+    if dist.is_main:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=fingerprints)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, cache)
+    if dist.world_size > 1:
+        torch.distributed.barrier()
+    return tensors
+
+
+def with_reference(pairs: Sequence[PreferenceExample], table: torch.Tensor) -> list[PreferenceExample]:
+    return [PairWithReference(**vars(pair), ref_chosen_logps=float(table[i, 0]), ref_rejected_logps=float(table[i, 1]))
+            for i, pair in enumerate(pairs)]
+
+
+def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
+    """What the reference log-probs depend on: the data (files + formatting) and the starting weights."""
+    import hashlib
+
+    from alignkit.models.loader import model_fingerprint
+
+    data_parts = [data_fingerprint(cfg.data.train or ""), data_fingerprint(cfg.data.eval) if cfg.data.eval else "",
+                  json.dumps(cfg.data.model_dump(mode="json", exclude={"train", "eval"}), sort_keys=True),
+                  str(cfg.train.seed) if cfg.data.eval_fraction and not cfg.data.eval else ""]
+    model_parts = [model_fingerprint(loaded), data_fingerprint(cfg.adapter) if cfg.adapter else "", cfg.dtype]
+    digest = {name: hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+              for name, parts in (("data_fingerprint", data_parts), ("model_fingerprint", model_parts))}
+    return digest
+
+
+# ---------------------------------------------------------------------------------------------
+# The recipe
+
+
+def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult:
+    """Runs DPO (or a relative) as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
+    from alignkit.models.adapters import save_trained_model
+    from alignkit.models.loader import resolve_device
+
+    if not cfg.data.train:
+        raise AlignkitError("no training data: set data.train=PATH (prompt/chosen/rejected records)",
+                            field="data.train")
+    reference_kind = resolve_reference(cfg)
+    beta = cfg.beta or DEFAULT_BETA[cfg.loss]
+    torch.manual_seed(cfg.train.seed)
+    dist = setup_distributed(resolve_device(cfg.device))
+    output_dir = Path(cfg.output_dir)
+    loaded, model = prepare_model(cfg, dist)
+    tokenizer = loaded.tokenizer
+    lint_or_refuse(cfg, tokenizer, getattr(model, "generation_config", None))
+    train_pairs, report = load_preference_data(cfg.data.train, tokenizer, cfg.data)
+    eval_pairs: list[PreferenceExample] = []
+    if cfg.data.eval:
+        eval_pairs, _ = load_preference_data(cfg.data.eval, tokenizer, cfg.data)
+    else:
+        train_pairs, eval_pairs = _split_eval(train_pairs, cfg.data.eval_fraction, cfg.train.seed)  # type: ignore[arg-type,assignment]
+    if len(train_pairs) < dist.world_size:
+        raise DataError(f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train)
+    if dist.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))
+    batching: dict[str, Any] = {"packed": cfg.train.packing, "pad_id": tokenizer.pad_token_id or 0,
+                                "chunk_size": cfg.train.loss_chunk_size}
+
+    # The reference is taken from the model *before* run_loop restores a checkpoint: the starting weights.
+    reference: ReferenceFn | None = None
+    if reference_kind == "copy":
+        reference = FrozenCopyReference(model, cfg.train.loss_chunk_size)
+    elif reference_kind == "adapter_disabled":
+        if not callable(getattr(model, "disable_adapter", None)):
+            raise ConfigError("reference=adapter_disabled needs a PEFT (LoRA) model", field="reference")
+        reference = AdapterDisabledReference(cfg.train.loss_chunk_size)
+    elif reference_kind == "precomputed":
+        tables = load_or_compute_reference(
+            output_dir / REFERENCE_CACHE, reference_fingerprints(cfg, loaded), {"train": train_pairs, "eval": eval_pairs},
+            lambda pairs: compute_reference_logps(model, pairs, batch_size=cfg.train.batch_size, dist=dist, **batching),
+            dist)
+        train_pairs = with_reference(train_pairs, tables["train"])
+        eval_pairs = with_reference(eval_pairs, tables["eval"]) if eval_pairs else []
+        reference = precomputed_reference
+    objective = DPOObjective(loss=cfg.loss, beta=beta, label_smoothing=cfg.label_smoothing,
+                             simpo_gamma=cfg.simpo_gamma, reference=reference, device=dist.device, **batching)
+    if cfg.train.compile:
+        model.compile()
+    result = run_loop(model=model, objective=objective, train_examples=train_pairs, eval_examples=eval_pairs,
+                      cfg=cfg.train, output_dir=output_dir, config_hash=config_hash(cfg), resume=cfg.resume,
+                      dist=dist, description=f"dpo ({cfg.loss})", stop_after_step=stop_after_step)
+    if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
+        final = output_dir / ("adapter" if cfg.finetune != "full" or cfg.adapter else "model")
+        save_trained_model(model, tokenizer, final)
+        manifest = {
+            "kind": "dpo", "loss": cfg.loss, "beta": beta, "reference": reference_kind,
+            "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
+            "base_model": cfg.model, "adapter": cfg.adapter, "output": str(final), "steps": result.state.step,
+            "nonfinite_steps": result.state.nonfinite_steps, "pairs": len(train_pairs),
+            "dropped": dict(report.dropped), "truncated": report.truncated, "versions": versions(),
+            "best_eval_loss": result.state.best_eval, "stopped_early": result.stopped_early,
+        }
+        atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
+    return result

@@ -1,0 +1,205 @@
+"""Reward model training (Bradley-Terry) and scoring, read top to bottom.
+
+1. Load the causal LM (LoRA by default, or full; optionally from an SFT adapter) and put a scalar
+   head on its last hidden state (``models/reward_head.py``); the head is always trainable.
+2. Load preference pairs with the model's chat template; refuse data lint blocks.
+3. Train with the shared loop. A micro-batch of B pairs is one packed row
+   ``[chosen_1..chosen_B, rejected_1..rejected_B]``; each score is read at the last position of its
+   sequence (the reply's end-of-turn token). Loss: ``-log σ(r_c - r_r - m) + c (r_c + r_r)²`` per pair
+   (m: the record's ``margin`` column when ``use_margin``; c: ``center_rewards_coefficient``),
+   averaged over the pairs of the global batch.
+4. Save the head + adapter (or full trunk) as safetensors with ``reward_config.json``;
+   ``load_reward_model(folder)`` restores it, ``alignkit score`` uses it.
+
+Departures from TRL's ``RewardTrainer``: the score is read at the end-of-turn token of the reply
+(the template's trailing newline is cut off), found by position; chosen and rejected go through one
+packed forward instead of a padded batch; the head has no bias (as in transformers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from alignkit.config.base import StrictModel, config_hash, config_to_yaml
+from alignkit.config.common import DataConfig, ModelFields
+from alignkit.config.training import LoraSection, TrainSection
+from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
+from alignkit.errors import AlignkitError, DataError
+from alignkit.io import atomic_write_text
+from alignkit.losses.reward import bradley_terry_loss, pairwise_accuracy
+from alignkit.models.reward_head import RewardModel, reply_end, save_reward_model
+from alignkit.recipes.sft import _split_eval, lint_or_refuse, prepare_model
+from alignkit.training.batching import pack, pad
+from alignkit.training.checkpoint import versions
+from alignkit.training.loop import LoopResult, run_loop, setup_distributed
+
+
+class RewardConfig(ModelFields):
+    output_dir: str = Field("runs/rm", description="where checkpoints, metrics and the reward model go")
+    finetune: Literal["full", "lora"] = Field("lora", description="the trunk: full or LoRA (the head always trains)")
+    lora: LoraSection = Field(default_factory=LoraSection)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainSection = Field(default_factory=TrainSection)
+    use_margin: bool = Field(True, description="subtract the records' margin column (when present) in the loss")
+    center_rewards_coefficient: float = Field(0.0, ge=0.0, description="weight of (r_c + r_r)^2 (0 = off)")
+    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
+    allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
+
+
+def pair_sequences(pairs: Sequence[PreferenceExample]) -> list[tuple[list[int], list[int]]]:
+    """All chosen sequences, then all rejected ones, each cut after its reply's last token."""
+    chosen = [reply_end(p.chosen_ids, p.chosen_mask) for p in pairs]
+    rejected = [reply_end(p.rejected_ids, p.rejected_mask) for p in pairs]
+    return chosen + rejected
+
+
+class RewardObjective:
+    """Bradley-Terry on one packed forward per micro-batch; normaliser = pairs."""
+
+    def __init__(self, *, packed: bool, pad_id: int, use_margin: bool, center_rewards_coefficient: float,
+                 device: torch.device) -> None:
+        self.packed = packed
+        self.pad_id = pad_id
+        self.use_margin = use_margin
+        self.center_rewards_coefficient = center_rewards_coefficient
+        self.device = device
+
+    def normalizer(self, pairs: Sequence[PreferenceExample]) -> float:
+        return float(len(pairs))
+
+    def loss(self, model: torch.nn.Module, pairs: Sequence[PreferenceExample]) -> tuple[torch.Tensor, dict[str, float]]:
+        sequences = pair_sequences(pairs)
+        batch = (pack(sequences) if self.packed else pad(sequences, self.pad_id)).to(self.device)
+        rewards = model(batch)
+        chosen_rewards, rejected_rewards = rewards[: len(pairs)], rewards[len(pairs) :]
+        margin = None
+        if self.use_margin and any(p.margin is not None for p in pairs):
+            margin = torch.tensor([p.margin or 0.0 for p in pairs], device=rewards.device)
+        losses = bradley_terry_loss(chosen_rewards, rejected_rewards, margin=margin,
+                                    center_rewards_coefficient=self.center_rewards_coefficient)
+        metrics = {
+            "accuracy": float(pairwise_accuracy(chosen_rewards, rejected_rewards)) * len(pairs),
+            "rewards/chosen": float(chosen_rewards.detach().sum()),
+            "rewards/rejected": float(rejected_rewards.detach().sum()),
+            "rewards/margin": float((chosen_rewards - rejected_rewards).detach().sum()),
+        }
+        return losses.sum(), metrics
+
+
+def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> LoopResult:
+    """Trains a reward model as configured; the result goes to ``<output_dir>/reward_model``."""
+    from alignkit.models.loader import resolve_device
+
+    if not cfg.data.train:
+        raise AlignkitError("no training data: set data.train=PATH (prompt/chosen/rejected records)",
+                            field="data.train")
+    torch.manual_seed(cfg.train.seed)
+    dist = setup_distributed(resolve_device(cfg.device))
+    output_dir = Path(cfg.output_dir)
+    loaded, lm = prepare_model(cfg, dist)
+    tokenizer = loaded.tokenizer
+    lint_or_refuse(cfg, tokenizer, getattr(lm, "generation_config", None))
+    train_pairs, report = load_preference_data(cfg.data.train, tokenizer, cfg.data)
+    if cfg.data.eval:
+        eval_pairs, _ = load_preference_data(cfg.data.eval, tokenizer, cfg.data)
+    else:
+        train_pairs, eval_pairs = _split_eval(train_pairs, cfg.data.eval_fraction, cfg.train.seed)  # type: ignore[arg-type,assignment]
+    if len(train_pairs) < dist.world_size:
+        raise DataError(f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train)
+    # The head's init draws from the global RNG: seed it so runs (and resumes) start identically.
+    torch.manual_seed(cfg.train.seed)
+    model = RewardModel(lm)
+    if dist.is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))
+    objective = RewardObjective(packed=cfg.train.packing, pad_id=tokenizer.pad_token_id or 0,
+                                use_margin=cfg.use_margin, center_rewards_coefficient=cfg.center_rewards_coefficient,
+                                device=dist.device)
+    result = run_loop(model=model, objective=objective, train_examples=train_pairs, eval_examples=eval_pairs,
+                      cfg=cfg.train, output_dir=output_dir, config_hash=config_hash(cfg), resume=cfg.resume,
+                      dist=dist, description="rm", stop_after_step=stop_after_step)
+    if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
+        final = save_reward_model(model, tokenizer, output_dir / "reward_model", base_model=cfg.model,
+                                  seed=cfg.train.seed, extra={"max_length": cfg.data.max_length})
+        manifest = {
+            "kind": "reward_model", "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
+            "base_model": cfg.model, "adapter": cfg.adapter, "output": str(final), "steps": result.state.step,
+            "nonfinite_steps": result.state.nonfinite_steps, "pairs": len(train_pairs),
+            "dropped": dict(report.dropped), "truncated": report.truncated, "versions": versions(),
+            "best_eval_loss": result.state.best_eval, "stopped_early": result.stopped_early,
+        }
+        atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# alignkit score: (prompt, response) records -> JSONL with a score
+
+
+class ScoreConfig(StrictModel):
+    model: str | None = Field(None, description="a reward model folder written by alignkit rm")
+    data: str | None = Field(None, description="records: prompt+completion, messages, or prompt/chosen/rejected")
+    out: str | None = Field(None, description="output JSONL: each input record plus score (or chosen/rejected_score)")
+    kind: Literal["auto", "messages", "prompt_completion", "preference"] = "auto"
+    max_length: int = Field(2048, gt=8, description="a longer record is an error naming its line")
+    batch_size: int = Field(8, gt=0, description="sequences per packed forward")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+
+def _formatted_replies(record: Any, tokenizer: Any) -> list[tuple[list[int], list[int]]]:
+    """One (ids, mask) per reply to score: the conversation, or prompt+chosen and prompt+rejected."""
+    from alignkit.data.formatting import format_chat
+
+    if record.kind == "preference":
+        conversations = [record.messages + record.chosen, record.messages + record.rejected]
+    else:
+        conversations = [record.messages]
+    out = []
+    for messages in conversations:
+        try:
+            formatted = format_chat(tokenizer, messages)
+        except DataError as error:
+            error.source, error.line = record.source, record.line
+            raise
+        out.append((formatted.input_ids, formatted.loss_mask))
+    return out
+
+
+def run_score(cfg: ScoreConfig) -> int:
+    """Scores every record of ``cfg.data``; writes ``cfg.out``. Returns the number of records."""
+    from alignkit.data.readers import read_records
+    from alignkit.data.records import load_records
+    from alignkit.models.reward_head import load_reward_model, score_sequences
+
+    if not cfg.model or not cfg.data or not cfg.out:
+        missing = "model" if not cfg.model else ("data" if not cfg.data else "out")
+        raise AlignkitError("expected alignkit score --model RM_DIR data=FILE out=FILE.jsonl", field=missing)
+    raws = list(read_records(cfg.data))
+    records, _ = load_records(cfg.data, kind=cfg.kind, raws=raws)
+    loaded = load_reward_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    sequences: list[tuple[list[int], list[int]]] = []
+    for record in records:
+        if record.kind not in ("messages", "prompt_completion", "preference"):
+            raise DataError(f"cannot score a {record.kind} record (expected prompt+completion, messages or "
+                            "prompt/chosen/rejected)", source=record.source, line=record.line, field="(record)")
+        for ids, mask in _formatted_replies(record, loaded.tokenizer):
+            if len(ids) > cfg.max_length:
+                raise DataError(f"{len(ids)} tokens exceed max_length={cfg.max_length}", source=record.source,
+                                line=record.line, field="(length)")
+            sequences.append((ids, mask))
+    scores = iter(score_sequences(loaded.model, sequences, batch_size=cfg.batch_size))
+    rows = []
+    for raw, record in zip(raws, records, strict=True):
+        if record.kind == "preference":
+            rows.append({**raw.data, "chosen_score": next(scores), "rejected_score": next(scores)})
+        else:
+            rows.append({**raw.data, "score": next(scores)})
+    atomic_write_text(cfg.out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return len(rows)
