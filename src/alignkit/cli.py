@@ -315,6 +315,72 @@ def merge_main(cfg: Any) -> int:
     return 0
 
 
+@app.command("run", context_settings=EXTRA)
+def run_pipeline_command(
+    pipeline: Path = typer.Argument(..., help="pipeline YAML file"),
+    args: list[str] = typer.Argument(None, help="<stage>.<key>=value overrides"),
+    from_stage: str = typer.Option(None, "--from", help="rerun from this stage on"),
+    only: str = typer.Option(None, "--only", help="run only this stage"),
+    debug: bool = DebugOpt,
+) -> None:
+    """Run a pipeline file: stages skip when unchanged, resume when interrupted, rerun when changed."""
+    from alignkit.pipeline import load_pipeline, run_pipeline
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        loaded = load_pipeline(pipeline, overrides)
+        outputs = run_pipeline(loaded, from_stage=from_stage, only=only, echo=typer.echo)
+        last = loaded.stages[-1].name
+        if last in outputs:
+            typer.echo(f"pipeline {loaded.name} complete; last output: {outputs[last]['output']}")
+        return 0
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def probe(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    model: str = typer.Option(None, "--model", help="model spec (embedded, tiny-random, a folder, a .gguf)"),
+    adapter: str = typer.Option(None, "--adapter", help="PEFT adapter folder"),
+    train_data: str = typer.Option(None, "--train-data", help="training data, for the regurgitation probe"),
+    probes: str = typer.Option(None, "--probes", help="comma-separated: hello,regurgitation,repetition,..."),
+    reward_model: str = typer.Option(None, "--reward-model", help="reward model folder, for winrate"),
+    out: str = typer.Option(None, "--out", help="output folder"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Behavioural probes (hello/stop rate, regurgitation, repetition, refusal, grounded, winrate); exit 1 on a fail."""
+    from alignkit.config.probe import ProbeConfig
+    from alignkit.evaluation.run import print_summary, run_probes
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        given = {"model": model, "adapter": adapter, "train_data": train_data, "probes": probes,
+                 "reward_model": reward_model, "out": out}
+        overrides += [f"{key}={value}" for key, value in given.items() if value]
+        cfg = resolve(ProbeConfig, config, overrides, print_config)
+        if cfg is None:
+            return 0
+        _, code = run_probes(cfg, progress=lambda message: typer.echo(message, err=True))
+        print_summary(Path(str(cfg.out)) / "summary.json")
+        return code
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def report(
+    run_dirs: list[str] = typer.Argument(None, help="run folders (training output and/or probe folders)"),
+    out: str = typer.Option(None, "--out", help="the HTML file to write"),
+    labels: str = typer.Option(None, "--labels", help="comma-separated run names (default: folder names)"),
+    debug: bool = DebugOpt,
+) -> None:
+    """One self-contained HTML report: loss curves, reward margins, probe results side by side, samples."""
+    from alignkit.evaluation.run import report_main
+
+    run_guarded(debug, lambda: report_main(run_dirs or [], out, labels))
+
+
 def main() -> None:
     app()
 

@@ -36,52 +36,16 @@ CONVERSATION = [
     {"role": "assistant", "content": "Fine, thanks."},
 ]
 
-# The rendered conversation, one decoded token per entry, checked by hand against the ChatML text
-# "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n..."
-EXPECTED_TOKENS = [
-    "<|im_start|>",
-    "system",
-    "\n",
-    "Be",
-    " brief",
-    ".",
-    "<|im_end|>",
-    "\n",  # 0-7
-    "<|im_start|>",
-    "user",
-    "\n",
-    "Hi",
-    " there",
-    "<|im_end|>",
-    "\n",  # 8-14
-    "<|im_start|>",
-    "ass",
-    "istant",
-    "\n",
-    "Hello",
-    "!",
-    "<|im_end|>",
-    "\n",  # 15-22
-    "<|im_start|>",
-    "user",
-    "\n",
-    "How",
-    " are",
-    " you",
-    "?",
-    "<|im_end|>",
-    "\n",  # 23-31
-    "<|im_start|>",
-    "ass",
-    "istant",
-    "\n",
-    "Fine",
-    ",",
-    " thanks",
-    ".",
-    "<|im_end|>",
-    "\n",  # 32-41
+# The rendered conversation as decoded tokens, one rendered line per row (each comment is the row's
+# first position), checked by hand against "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user...".
+EXPECTED_ROWS = [
+    ["<|im_start|>", "system", "\n", "Be", " brief", ".", "<|im_end|>", "\n"],  # 0
+    ["<|im_start|>", "user", "\n", "Hi", " there", "<|im_end|>", "\n"],  # 8
+    ["<|im_start|>", "ass", "istant", "\n", "Hello", "!", "<|im_end|>", "\n"],  # 15
+    ["<|im_start|>", "user", "\n", "How", " are", " you", "?", "<|im_end|>", "\n"],  # 23
+    ["<|im_start|>", "ass", "istant", "\n", "Fine", ",", " thanks", ".", "<|im_end|>", "\n"],  # 32
 ]
+EXPECTED_TOKENS = [token for row in EXPECTED_ROWS for token in row]
 FIRST_REPLY = [19, 20, 21]  # "Hello", "!", "<|im_end|>"
 SECOND_REPLY = [36, 37, 38, 39, 40]  # "Fine", ",", " thanks", ".", "<|im_end|>"
 

@@ -170,7 +170,8 @@ def test_instance_prompts_and_parsing() -> None:
         Instance("", "There once was a cat\nfrom Peru."),
         Instance("", ""),
     ]
-    assert parse_yes_no(" Yes.") is True and parse_yes_no("no") is False and parse_yes_no("Maybe") is None
+    assert parse_yes_no(" Yes.") is True and parse_yes_no("no") is False
+    assert parse_yes_no("Classification: Yes") is True and parse_yes_no("Maybe, not sure") is None
 
 
 # --- end to end with a scripted generator ---------------------------------------------------------------

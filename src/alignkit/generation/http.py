@@ -15,6 +15,7 @@ Sampling settings map to the OpenAI request fields: ``num_samples -> n``, ``temp
 ``top_p``, ``max_new_tokens -> max_tokens``, ``stop``, ``seed``. ``top_k`` and
 ``repetition_penalty`` are not OpenAI fields; they are sent (as vLLM and llama.cpp name them) only
 when set away from their defaults, so a hosted API rejects them loudly rather than ignoring them.
+``length_penalty`` (a beam-search setting) has no HTTP counterpart and is not sent.
 HTTP replies carry no token ids, so ``Generation.token_ids`` is empty.
 """
 

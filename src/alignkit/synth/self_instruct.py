@@ -314,8 +314,11 @@ def build_classification_prompt(instruction: str, examples: Sequence[SeedTask]) 
 
 
 def parse_yes_no(text: str) -> bool | None:
-    """True for a reply starting with yes, False for no, None otherwise."""
-    match = re.match(r"\W*(yes|no)\b", text.strip(), re.IGNORECASE)
+    """True when the first yes/no word of the reply is yes, False when no, None without either.
+
+    Searching (not matching at the start) accepts replies like "Classification: Yes".
+    """
+    match = re.search(r"\b(yes|no)\b", text, re.IGNORECASE)
     return None if match is None else match.group(1).lower() == "yes"
 
 

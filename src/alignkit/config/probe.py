@@ -1,0 +1,82 @@
+"""Config of ``alignkit probe``: which model, which probes, their settings and thresholds."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from alignkit.config.base import StrictModel
+from alignkit.config.common import ModelFields
+from alignkit.evaluation.probes import PROBE_NAMES, ProbeThresholds
+
+DEFAULT_PROBES = list(PROBE_NAMES)
+
+
+class HelloSection(StrictModel):
+    """The hello probe: greedy plus ``n_samples`` sampled replies per greeting."""
+
+    n_samples: int = Field(8, ge=0, description="sampled replies per prompt (0 = greedy only)")
+    temperature: float = Field(0.8, ge=0.7, description="sampling temperature (>= 0.7: users sample)")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    max_new_tokens: int = Field(96, gt=0, description="a reply reaching this many tokens did not stop")
+    prompts: list[str] | None = Field(None, description="greetings to use instead of the built-in set")
+
+
+class RegurgitationSection(StrictModel):
+    """The regurgitation probe: prompts taken from the training data, greedy replies."""
+
+    max_prompts: int = Field(32, gt=0, description="training prompts asked (a seeded subset when more)")
+    max_new_tokens: int = Field(128, gt=0, description="reply length limit in tokens")
+
+
+class WinrateSection(StrictModel):
+    """The winrate probe: policy vs reference on held-out prompts, scored by a reward model."""
+
+    prompts: str | None = Field(
+        None, description="held-out prompts: .txt (one a line) or JSONL with prompt/messages; "
+        "default: the built-in harmless requests"
+    )
+    max_prompts: int = Field(16, gt=0, description="prompts used (the first N)")
+    n_samples: int = Field(1, ge=1, description="policy/reference pairs per prompt")
+    temperature: float = Field(1.0, gt=0.0, description="1.0 keeps the KL estimate unbiased")
+    max_new_tokens: int = Field(128, gt=0, description="reply length limit in tokens")
+
+
+class ProbeConfig(ModelFields):
+    """``alignkit probe``: run behavioural probes on a model (+ adapter) and write their results."""
+
+    out: str | None = Field(None, description="output folder: <probe>.json rows, summary.json, config.yaml")
+    probes: list[str] = Field(default_factory=lambda: list(DEFAULT_PROBES),
+                              description=f"probes to run, any of {', '.join(PROBE_NAMES)}")
+    train_data: str | None = Field(None, description="training data file, for the regurgitation index")
+    reward_model: str | None = Field(None, description="reward model folder (alignkit rm), for winrate")
+    reference_model: str | None = Field(
+        None, description="winrate reference model spec; default: the base with the adapter disabled, or the "
+        "base_model recorded in the SFT run folder"
+    )
+    reference_adapter: str | None = Field(None, description="adapter applied on the reference model")
+    system_prompt: str | None = Field(None, description="a system turn put before every probe prompt")
+    grounded_data: str | None = Field(None, description="a grounded set of your own (.json or .jsonl)")
+    hello: HelloSection = Field(default_factory=HelloSection)
+    regurgitation: RegurgitationSection = Field(default_factory=RegurgitationSection)
+    winrate: WinrateSection = Field(default_factory=WinrateSection)
+    thresholds: ProbeThresholds = Field(default_factory=ProbeThresholds)
+    seed: int = Field(0, description="seed of every sampled generation")
+    batch_size: int = Field(16, gt=0, description="replies generated together")
+
+    @field_validator("probes", mode="before")
+    @classmethod
+    def _split_probes(cls, value: object) -> object:
+        """``probes=hello,refusal`` on the command line arrives as one string."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("probes")
+    @classmethod
+    def _known_probes(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in PROBE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown probe {unknown[0]!r} (expected any of {', '.join(PROBE_NAMES)})")
+        if not value:
+            raise ValueError(f"expected at least one probe of {', '.join(PROBE_NAMES)}")
+        return list(dict.fromkeys(value))
