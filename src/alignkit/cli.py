@@ -54,18 +54,19 @@ def run_guarded(debug: bool, body: Callable[[], int]) -> None:
 
 def split_args(args: list[str] | None) -> tuple[list[str], list[str]]:
     """Command-line words -> (positional values, key=value overrides)."""
-    positional, overrides = [], []
+    positional: list[str] = []
+    overrides: list[str] = []
     for arg in args or []:
         (overrides if "=" in arg and not arg.startswith("-") else positional).append(arg)
     return positional, overrides
 
 
 def resolve(model: type[C], config: Path | None, overrides: list[str], print_config: bool,
-            defaults: dict[str, Any] | None = None) -> C | None:
+            defaults: dict[str, Any] | None = None) -> C:
     resolved = load_config(model, config, overrides, defaults=defaults)
     if print_config:
         typer.echo(config_to_yaml(resolved), nl=False)
-        return None
+        raise typer.Exit(0)
     return resolved
 
 
@@ -82,11 +83,11 @@ def lint(
         paths, overrides = split_args(args)
         if model:
             overrides.append(f"model={model}")
+        if paths:
+            overrides.append("paths=" + json.dumps(paths))
         cfg = resolve(LintConfig, config, overrides, print_config)
         if cfg is None:
             return 0
-        if paths:
-            cfg.paths = paths
         if not cfg.paths and cfg.data.train:
             cfg.paths = [cfg.data.train]
         if not cfg.paths:
@@ -102,7 +103,7 @@ def lint_main(cfg: Any) -> int:
     from alignkit.data.lint import lint_dataset
     from alignkit.models.loader import load_tokenizer_and_generation_config
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     tokenizer, generation_config = load_tokenizer_and_generation_config(
         cfg.model, trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle
     )
@@ -148,9 +149,17 @@ def _read_prompts(cfg: Any) -> list[list[dict[str, str]]]:
         else:
             for raw in read_records(path):
                 if isinstance(raw.data.get("messages"), list):
-                    messages = [m for m in raw.data["messages"] if m.get("role") != "assistant" or True]
-                    while messages and messages[-1].get("role") == "assistant":
+                    messages = raw.data["messages"]
+                    for index, message in enumerate(messages):
+                        if not (isinstance(message, dict) and isinstance(message.get("role"), str)
+                                and isinstance(message.get("content"), str)):
+                            raise DataError("expected a message with string role and content", source=raw.source,
+                                            line=raw.line, field=f"messages[{index}]")
+                    # A trailing assistant turn is the reference answer, not part of the prompt.
+                    while messages and messages[-1]["role"] == "assistant":
                         messages = messages[:-1]
+                    if not messages:
+                        raise DataError("no prompt messages", source=raw.source, line=raw.line, field="messages")
                     chats.append([{"role": m["role"], "content": m["content"]} for m in messages])
                 elif isinstance(raw.data.get("prompt"), str):
                     chats.append([*system, {"role": "user", "content": raw.data["prompt"]}])
@@ -174,10 +183,11 @@ def generate(
     def body() -> int:
         prompts, overrides = split_args(args)
         overrides += [f"model={model}"] * bool(model) + [f"adapter={adapter}"] * bool(adapter)
-        cfg = resolve(GenerateConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
+        cfg = resolve(GenerateConfig, config, overrides, False)
         cfg.prompts = [*cfg.prompts, *prompts]
+        if print_config:
+            typer.echo(config_to_yaml(cfg), nl=False)
+            return 0
         return generate_main(cfg)
 
     run_guarded(debug, body)
@@ -195,7 +205,7 @@ def generate_main(cfg: Any) -> int:
     generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size,
                                chat_template=resolve_chat_template(cfg.chat_template))
     outputs = generator.chat(chats, cfg.generation.params())
-    rows = [{"messages": chat, "reply": g.text, "stopped": g.stopped, "finish_reason": g.finish_reason,
+    rows: list[dict[str, Any]] = [{"messages": chat, "reply": g.text, "stopped": g.stopped, "finish_reason": g.finish_reason,
              "tokens": len(g.token_ids)} for chat, gens in zip(chats, outputs, strict=True) for g in gens]
     if cfg.output:
         atomic_write_text(cfg.output, "".join(json.dumps(row) + "\n" for row in rows))
@@ -379,6 +389,186 @@ def report(
     from alignkit.evaluation.run import report_main
 
     run_guarded(debug, lambda: report_main(run_dirs or [], out, labels))
+
+
+@app.command(context_settings=EXTRA)
+def dpo(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Preference optimisation: DPO, IPO, cDPO, SimPO, ORPO (loss=...), on prompt/chosen/rejected pairs."""
+    from alignkit.recipes.dpo import DPOConfig, run_dpo
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        cfg = resolve(DPOConfig, config, overrides, print_config)
+        if cfg is None:
+            return 0
+        result = run_dpo(cfg)
+        typer.echo(f"dpo ({cfg.loss}) done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
+                   f"outputs in {cfg.output_dir}")
+        return 0
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def rm(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Train a reward model (Bradley-Terry, optional margin and centering) on prompt/chosen/rejected pairs."""
+    from alignkit.recipes.reward import RewardConfig, run_reward
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        cfg = resolve(RewardConfig, config, overrides, print_config)
+        if cfg is None:
+            return 0
+        result = run_reward(cfg)
+        typer.echo(f"rm done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), reward model in "
+                   f"{Path(cfg.output_dir) / 'reward_model'}")
+        return 0
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def score(
+    args: list[str] = typer.Argument(None, help="key=value overrides (data=FILE out=FILE.jsonl)"),
+    model: str = typer.Option(None, "--model", help="reward model folder (from alignkit rm)"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Score (prompt, response) records with a reward model; writes JSONL with a score field."""
+    from alignkit.recipes.reward import ScoreConfig, run_score
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        overrides += [f"model={model}"] * bool(model)
+        cfg = resolve(ScoreConfig, config, overrides, print_config)
+        if cfg is None:
+            return 0
+        count = run_score(cfg)
+        typer.echo(f"scored {count} records into {cfg.out}")
+        return 0
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def prefs(
+    args: list[str] = typer.Argument(None, help="key=value overrides (prompts=FILE out=FILE.jsonl judge.*=...)"),
+    model: str = typer.Option(None, "--model", help="the policy that samples candidates"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Build preference pairs (RLAIF): sample N replies per prompt, rank with a reward model or an LLM judge."""
+    from alignkit.synth.prefs import PrefsConfig, run_prefs
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        overrides += [f"model={model}"] * bool(model)
+        cfg = resolve(PrefsConfig, config, overrides, print_config)
+        if cfg is None:
+            return 0
+        report = run_prefs(cfg)
+        typer.echo(f"wrote {report.pairs} pairs from {report.prompts} prompts to {cfg.out} "
+                   f"(dropped {dict(report.dropped)}, ties {report.ties}, below min_gap {report.below_gap})")
+        return 0
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def dedup(
+    args: list[str] = typer.Argument(None, help="FILE and key=value overrides"),
+    field: str = typer.Option(None, "--field", help="the text field compared (default: instruction)"),
+    rouge_l: float = typer.Option(None, "--rouge-l", help="drop when ROUGE-L F >= this vs a kept record"),
+    minhash: float = typer.Option(None, "--minhash", help="drop when estimated 3-gram Jaccard >= this"),
+    no_exact: bool = typer.Option(False, "--no-exact", help="keep exact duplicates"),
+    out: str = typer.Option(None, "--out", help="JSONL file of the kept records"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Drop exact, MinHash and ROUGE-L near-duplicates of one field; print drop counts by reason."""
+    from alignkit.config.synth import DedupConfig
+    from alignkit.synth.commands import dedup_main, option_overrides
+
+    def body() -> int:
+        paths, overrides = split_args(args)
+        overrides += option_overrides(path=paths[0] if paths else None, field=field, rouge_l=rouge_l,
+                                      minhash=minhash, exact=False if no_exact else None, out=out)
+        cfg = resolve(DedupConfig, config, overrides, print_config)
+        return 0 if cfg is None else dedup_main(cfg)
+
+    run_guarded(debug, body)
+
+
+synth_app = typer.Typer(no_args_is_help=True, help="Synthetic data: self-instruct, grounded dialogs, distillation.")
+app.add_typer(synth_app, name="synth")
+
+
+def _synth_run(model: type[C], args: list[str] | None, options: dict[str, Any], config: Path | None,
+               print_config: bool, debug: bool, main_fn: Callable[[C], int]) -> None:
+    """Options + ``key=value`` words (``model=`` meaning ``generator.model=``) -> config -> ``main_fn``."""
+    from alignkit.synth.commands import generator_shorthand, option_overrides
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        cfg = resolve(model, config, generator_shorthand(overrides + option_overrides(**options)), print_config)
+        return 0 if cfg is None else main_fn(cfg)
+
+    run_guarded(debug, body)
+
+
+@synth_app.command("self-instruct", context_settings=EXTRA)
+def synth_self_instruct(
+    args: list[str] = typer.Argument(None, help="key=value overrides (generator.kind=http generator.base_url=...)"),
+    seed_tasks: str = typer.Option(None, "--seed-tasks", help="seed-task JSONL (default: the shipped 118)"),
+    num_instructions: int = typer.Option(None, "--num-instructions", help="new instructions to generate"),
+    out: str = typer.Option(None, "--out", help="output folder"),
+    model: str = typer.Option(None, "--model", help="generator model (local spec, or the served name)"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Self-Instruct: new instructions + instances from seed tasks, in Alpaca and messages formats."""
+    from alignkit.config.synth import SelfInstructConfig
+    from alignkit.synth.commands import self_instruct_main
+
+    options = {"seed_tasks": seed_tasks, "num_instructions": num_instructions, "out": out, "generator.model": model}
+    _synth_run(SelfInstructConfig, args, options, config, print_config, debug, self_instruct_main)
+
+
+@synth_app.command("grounded", context_settings=EXTRA)
+def synth_grounded(
+    args: list[str] = typer.Argument(None, help="key=value overrides (negative_share=0.35 distractors=3 seed=0)"),
+    facts: str = typer.Option(None, "--facts", help="facts file (entity, facts)"),
+    documents: str = typer.Option(None, "--documents", help="folder of .txt/.md distractor documents"),
+    out: str = typer.Option(None, "--out", help="JSONL file of messages records"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Grounded dialogs: facts + retrieved distractors in context, with "I don't know" negatives."""
+    from alignkit.config.synth import GroundedConfig
+    from alignkit.synth.commands import grounded_main
+
+    options = {"facts": facts, "documents": documents, "out": out}
+    _synth_run(GroundedConfig, args, options, config, print_config, debug, grounded_main)
+
+
+@synth_app.command("distill", context_settings=EXTRA)
+def synth_distill(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    prompts: str = typer.Option(None, "--prompts", help=".txt (a prompt a line) or prompt/messages records"),
+    context: str = typer.Option(None, "--context", help="the long persona or instruction"),
+    context_file: str = typer.Option(None, "--context-file", help="read the context from a file"),
+    out: str = typer.Option(None, "--out", help="JSONL file of messages records, without the context"),
+    model: str = typer.Option(None, "--model", help="generator model (local spec, or the served name)"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Context distillation: answers generated with a long system prompt, written without it."""
+    from alignkit.config.synth import DistillConfig
+    from alignkit.synth.commands import distill_main
+
+    options = {"prompts": prompts, "context": context, "context_file": context_file, "out": out,
+               "generator.model": model}
+    _synth_run(DistillConfig, args, options, config, print_config, debug, distill_main)
 
 
 def main() -> None:

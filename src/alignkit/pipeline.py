@@ -272,21 +272,46 @@ def _run_probe(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
 
 
 def _run_report(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
+    """``runs`` lists run folders, or ``{label, train, probe}`` mappings that pair a training stage's
+    folder (its metrics) with the probe stage that examined its result."""
     from alignkit.evaluation.report import build_report
 
     runs = config.get("runs") or []
-    labels = config.get("labels")
     if not runs:
         raise ConfigError("expected runs: a list of stage folders (e.g. ${sft.dir})", field="report.runs")
+    labels: list[str] = list(config.get("labels") or [])
+    run_dirs: list[Path] = []
+    for index, entry in enumerate(runs):
+        if isinstance(entry, str):
+            run_dirs.append(Path(entry))
+            continue
+        if not isinstance(entry, dict) or "label" not in entry:
+            raise ConfigError("expected a folder or a mapping with label, train and/or probe",
+                              field=f"report.runs[{index}]")
+        combined = stage_dir / "runs" / str(entry["label"])
+        combined.mkdir(parents=True, exist_ok=True)
+        if entry.get("train"):
+            metrics = Path(entry["train"]) / "metrics.jsonl"
+            if metrics.is_file():
+                shutil.copy(metrics, combined / "metrics.jsonl")
+        if entry.get("probe"):
+            probe = Path(entry["probe"])
+            probe = probe / "probe" if (probe / "probe").is_dir() else probe
+            shutil.copytree(probe, combined / "probe", dirs_exist_ok=True)
+        run_dirs.append(combined)
+        labels.append(str(entry["label"]))
     out = stage_dir / "report.html"
-    build_report([Path(r) for r in runs], out, labels=labels)
+    build_report(run_dirs, out, labels=labels or None)
     return {"output": str(out)}
 
 
 def _run_prefs(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.synth import prefs
+    from alignkit.synth.prefs import PrefsConfig, run_prefs
 
-    return prefs.run_prefs_stage(config, stage_dir)
+    cfg = load_config(PrefsConfig, None, defaults={**config, "out": str(stage_dir / "prefs.jsonl")})
+    _save_config(cfg, stage_dir)
+    report = run_prefs(cfg)
+    return {"output": str(stage_dir / "prefs.jsonl"), "pairs": report.pairs}
 
 
 STAGE_COMMANDS: dict[str, StageRunner] = {

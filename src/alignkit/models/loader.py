@@ -141,7 +141,7 @@ def tiny_random_config() -> Any:
         vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2,
-        rms_norm_eps=1e-5, rope_theta=10000.0,
+        rms_norm_eps=1e-5,
     )
 
 
@@ -274,7 +274,6 @@ def load_tokenizer_and_generation_config(spec: str, *, trust_remote_code: bool =
     _check_folder(folder, allow_pickle=allow_pickle)
     tokenizer = load_tokenizer(str(folder), trust_remote_code=trust_remote_code)
     try:
-        generation_config = GenerationConfig.from_pretrained(folder)
+        return tokenizer, GenerationConfig.from_pretrained(folder)
     except OSError:
-        generation_config = None
-    return tokenizer, generation_config
+        return tokenizer, None

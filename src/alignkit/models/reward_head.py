@@ -94,8 +94,9 @@ class RewardModel(torch.nn.Module):
 
 
 @torch.no_grad()
-def score_sequences(model: RewardModel, sequences: Sequence[tuple[list[int], list[int]]], *,
-                    batch_size: int = 8) -> list[float]:
+def score_sequences(
+    model: RewardModel, sequences: Sequence[tuple[list[int], list[int]]], *, batch_size: int = 8
+) -> list[float]:
     """Scores formatted (input_ids, loss_mask) examples, ``batch_size`` per packed forward."""
     was_training = model.training
     model.eval()
@@ -113,16 +114,32 @@ def _is_peft(model: Any) -> bool:
     return callable(getattr(model, "get_base_model", None))
 
 
-def save_reward_model(model: RewardModel, tokenizer: Any, folder: str | Path, *, base_model: str,
-                      seed: int = 0, extra: dict[str, Any] | None = None) -> Path:
+def save_reward_model(
+    model: RewardModel,
+    tokenizer: Any,
+    folder: str | Path,
+    *,
+    base_model: str,
+    seed: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Writes the reward model folder atomically: head + adapter (LoRA) or head + full trunk."""
     folder = Path(folder)
     trunk_kind = "adapter" if _is_peft(model.lm) else "trunk"
     base = str(Path(base_model).resolve()) if Path(base_model).exists() else base_model
-    config = {"format": FORMAT, "version": 1, "trunk": trunk_kind, "base_model": base, "seed": seed,
-              "hidden_size": model.hidden_size, **(extra or {})}
+    config = {
+        "format": FORMAT,
+        "version": 1,
+        "trunk": trunk_kind,
+        "base_model": base,
+        "seed": seed,
+        "hidden_size": model.hidden_size,
+        **(extra or {}),
+    }
     with atomic_folder(folder, {"kind": "reward_model"}) as tmp:
-        save_file({"weight": model.score_head.weight.detach().float().cpu().contiguous()}, str(tmp / SCORE_HEAD))
+        save_file(
+            {"weight": model.score_head.weight.detach().float().cpu().contiguous()}, str(tmp / SCORE_HEAD)
+        )
         model.lm.save_pretrained(tmp / trunk_kind, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         if trunk_kind == "trunk":  # a full trunk folder loads on its own in plain transformers
@@ -147,8 +164,10 @@ def load_reward_model(folder: str | Path, *, device: str = "auto", dtype: str = 
     folder = Path(folder)
     config_path = folder / REWARD_CONFIG
     if not config_path.is_file():
-        raise ModelError(f"{folder} is not a reward model folder (no {REWARD_CONFIG}); train one with alignkit rm",
-                         field="model")
+        raise ModelError(
+            f"{folder} is not a reward model folder (no {REWARD_CONFIG}); train one with alignkit rm",
+            field="model",
+        )
     problem = first_mismatch(folder)
     if problem is not None:
         raise ModelError(f"refusing to load the reward model: {problem}", source=str(folder), field="model")
@@ -156,8 +175,13 @@ def load_reward_model(folder: str | Path, *, device: str = "auto", dtype: str = 
     if config.get("format") != FORMAT:
         raise ModelError(f"unknown reward model format {config.get('format')!r}", source=str(config_path))
     if config["trunk"] == "adapter":
-        loaded = load_model(config["base_model"], adapter=str(folder / "adapter"), dtype=dtype, device=device,
-                            seed=int(config.get("seed", 0)))
+        loaded = load_model(
+            config["base_model"],
+            adapter=str(folder / "adapter"),
+            dtype=dtype,
+            device=device,
+            seed=int(config.get("seed", 0)),
+        )
     else:
         loaded = load_model(str(folder / "trunk"), dtype=dtype, device=device)
     model = RewardModel(loaded.model, hidden_size=int(config["hidden_size"]))

@@ -71,13 +71,19 @@ class DPOConfig(ModelFields):
     lora: LoraSection = Field(default_factory=LoraSection)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainSection = Field(default_factory=TrainSection)
-    loss: LossName = Field("sigmoid", description="sigmoid (DPO) | ipo | cdpo (label smoothing) | simpo | orpo")
+    loss: LossName = Field(
+        "sigmoid", description="sigmoid (DPO) | ipo | cdpo (label smoothing) | simpo | orpo"
+    )
     beta: float | None = Field(None, gt=0, description="loss temperature; default 0.1 (SimPO: 2.0); ORPO's λ")
-    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="cDPO/SimPO: probability a label is flipped")
+    label_smoothing: float = Field(
+        0.0, ge=0.0, lt=0.5, description="cDPO/SimPO: probability a label is flipped"
+    )
     simpo_gamma: float = Field(0.5, ge=0.0, description="SimPO target margin γ (TRL's simpo_gamma)")
     reference: ReferenceName = Field(
-        "auto", description="auto | copy | adapter_disabled | precomputed | none (auto: none for simpo/orpo, "
-        "precomputed with adapter=, copy for full, adapter_disabled for lora)")
+        "auto",
+        description="auto | copy | adapter_disabled | precomputed | none (auto: none for simpo/orpo, "
+        "precomputed with adapter=, copy for full, adapter_disabled for lora)",
+    )
     resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
 
@@ -96,18 +102,26 @@ def resolve_reference(cfg: DPOConfig) -> str:
             return "precomputed"
         return "copy" if cfg.finetune == "full" else "adapter_disabled"
     if reference_free and cfg.reference != "none":
-        raise ConfigError(f"loss={cfg.loss} is reference-free; leave reference=auto (or none)", field="reference")
+        raise ConfigError(
+            f"loss={cfg.loss} is reference-free; leave reference=auto (or none)", field="reference"
+        )
     if not reference_free and cfg.reference == "none":
-        raise ConfigError(f"loss={cfg.loss} needs a reference: copy, adapter_disabled or precomputed",
-                          field="reference")
+        raise ConfigError(
+            f"loss={cfg.loss} needs a reference: copy, adapter_disabled or precomputed", field="reference"
+        )
     if cfg.reference == "adapter_disabled":
         if cfg.adapter:
-            raise ConfigError("with adapter=DIR the reference should be that SFT model, but disabling the adapter "
-                              "gives the base model; use reference=precomputed (the default) or copy",
-                              field="reference")
+            raise ConfigError(
+                "with adapter=DIR the reference should be that SFT model, but disabling the adapter "
+                "gives the base model; use reference=precomputed (the default) or copy",
+                field="reference",
+            )
         if cfg.finetune == "full":
-            raise ConfigError("reference=adapter_disabled needs finetune=lora (full fine-tuning has no adapter "
-                              "to disable); use copy or precomputed", field="reference")
+            raise ConfigError(
+                "reference=adapter_disabled needs finetune=lora (full fine-tuning has no adapter "
+                "to disable); use copy or precomputed",
+                field="reference",
+            )
     return cfg.reference
 
 
@@ -117,7 +131,9 @@ def resolve_reference(cfg: DPOConfig) -> str:
 
 def pair_batch(pairs: Sequence[PreferenceExample], *, packed: bool, pad_id: int) -> Batch:
     """Sequences 0..B-1 are the chosen completions, B..2B-1 the rejected ones, in pair order."""
-    sequences = [(p.chosen_ids, p.chosen_mask) for p in pairs] + [(p.rejected_ids, p.rejected_mask) for p in pairs]
+    sequences = [(p.chosen_ids, p.chosen_mask) for p in pairs] + [
+        (p.rejected_ids, p.rejected_mask) for p in pairs
+    ]
     return pack(sequences) if packed else pad(sequences, pad_id)
 
 
@@ -125,8 +141,17 @@ def _target_logps(hidden: torch.Tensor, targets: torch.Tensor, head: Any, chunk_
     """log p(target) per row (N,); with grad, chunks are recomputed in backward instead of stored."""
     if not (torch.is_grad_enabled() and hidden.requires_grad and hidden.shape[0] > chunk_size):
         return token_logps(hidden, targets, head, chunk_size=chunk_size)
-    pieces = [checkpoint(token_logps, hidden[s : s + chunk_size], targets[s : s + chunk_size], head,
-                         chunk_size=chunk_size, use_reentrant=False) for s in range(0, hidden.shape[0], chunk_size)]
+    pieces = [
+        checkpoint(
+            token_logps,
+            hidden[s : s + chunk_size],
+            targets[s : s + chunk_size],
+            head,
+            chunk_size=chunk_size,
+            use_reentrant=False,
+        )
+        for s in range(0, hidden.shape[0], chunk_size)
+    ]
     return torch.cat(pieces)
 
 
@@ -192,24 +217,50 @@ def precomputed_reference(policy: Any, pairs: Sequence[PreferenceExample], batch
 # The loss of a micro-batch
 
 
-def preference_loss(loss: str, logps: torch.Tensor, lengths: torch.Tensor, ref_logps: torch.Tensor | None, *,
-                    beta: float, label_smoothing: float, simpo_gamma: float) -> PreferenceLossOutput:
+def preference_loss(
+    loss: str,
+    logps: torch.Tensor,
+    lengths: torch.Tensor,
+    ref_logps: torch.Tensor | None,
+    *,
+    beta: float,
+    label_smoothing: float,
+    simpo_gamma: float,
+) -> PreferenceLossOutput:
     """Dispatches to the pure losses. logps, lengths, ref_logps: (2B,), chosen first then rejected."""
     n = logps.shape[0] // 2
     chosen, rejected = logps[:n], logps[n:]
     chosen_lengths, rejected_lengths = lengths[:n].float(), lengths[n:].float()
     if loss == "simpo":
-        return simpo_loss(chosen, rejected, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths,
-                          beta=beta, gamma=simpo_gamma, label_smoothing=label_smoothing)
+        return simpo_loss(
+            chosen,
+            rejected,
+            chosen_lengths=chosen_lengths,
+            rejected_lengths=rejected_lengths,
+            beta=beta,
+            gamma=simpo_gamma,
+            label_smoothing=label_smoothing,
+        )
     if loss == "orpo":
-        return orpo_loss(chosen, rejected, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths,
-                         chosen_nll=-chosen / chosen_lengths, beta=beta)
+        return orpo_loss(
+            chosen,
+            rejected,
+            chosen_lengths=chosen_lengths,
+            rejected_lengths=rejected_lengths,
+            chosen_nll=-chosen / chosen_lengths,
+            beta=beta,
+        )
     if ref_logps is None:
         raise ValueError(f"loss={loss} needs reference log-probs")
     ref_chosen, ref_rejected = ref_logps[:n], ref_logps[n:]
     if loss == "ipo":
-        return ipo_loss(chosen / chosen_lengths, rejected / rejected_lengths, ref_chosen / chosen_lengths,
-                        ref_rejected / rejected_lengths, beta=beta)
+        return ipo_loss(
+            chosen / chosen_lengths,
+            rejected / rejected_lengths,
+            ref_chosen / chosen_lengths,
+            ref_rejected / rejected_lengths,
+            beta=beta,
+        )
     return dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=beta, label_smoothing=label_smoothing)
 
 
@@ -230,9 +281,19 @@ def pair_metrics(output: PreferenceLossOutput, logps: torch.Tensor) -> dict[str,
 class DPOObjective:
     """Preference loss summed over pairs; normaliser = pairs."""
 
-    def __init__(self, *, loss: str, beta: float, label_smoothing: float, simpo_gamma: float,
-                 reference: ReferenceFn | None, packed: bool, pad_id: int, chunk_size: int,
-                 device: torch.device) -> None:
+    def __init__(
+        self,
+        *,
+        loss: str,
+        beta: float,
+        label_smoothing: float,
+        simpo_gamma: float,
+        reference: ReferenceFn | None,
+        packed: bool,
+        pad_id: int,
+        chunk_size: int,
+        device: torch.device,
+    ) -> None:
         self.loss_name = loss
         self.beta = beta
         self.label_smoothing = label_smoothing
@@ -250,8 +311,15 @@ class DPOObjective:
         batch = pair_batch(pairs, packed=self.packed, pad_id=self.pad_id).to(self.device)
         logps, lengths = sequence_logps(model, batch, chunk_size=self.chunk_size)
         ref_logps = None if self.reference is None else self.reference(model, pairs, batch)
-        output = preference_loss(self.loss_name, logps, lengths, ref_logps, beta=self.beta,
-                                 label_smoothing=self.label_smoothing, simpo_gamma=self.simpo_gamma)
+        output = preference_loss(
+            self.loss_name,
+            logps,
+            lengths,
+            ref_logps,
+            beta=self.beta,
+            label_smoothing=self.label_smoothing,
+            simpo_gamma=self.simpo_gamma,
+        )
         return output.losses.sum(), pair_metrics(output, logps)
 
 
@@ -260,8 +328,16 @@ class DPOObjective:
 
 
 @torch.no_grad()
-def compute_reference_logps(model: Any, pairs: Sequence[PreferenceExample], *, batch_size: int, packed: bool,
-                            pad_id: int, chunk_size: int, dist: Distributed) -> torch.Tensor:
+def compute_reference_logps(
+    model: Any,
+    pairs: Sequence[PreferenceExample],
+    *,
+    batch_size: int,
+    packed: bool,
+    pad_id: int,
+    chunk_size: int,
+    dist: Distributed,
+) -> torch.Tensor:
     """(N, 2) float32: chosen and rejected log-probs of every pair under ``model`` as it is now.
 
     Each process computes a strided share; an all-reduce of the zero-filled table assembles it.
@@ -290,19 +366,27 @@ def _check_cache(cache: Path, fingerprints: dict[str, str], sizes: dict[str, int
             raise AlignkitError(
                 f"these reference log-probs were computed for other {what} ({metadata.get(key)}, now "
                 f"{fingerprints[key]}); delete the file or use a new output_dir to recompute them",
-                source=str(cache), field="reference")
+                source=str(cache),
+                field="reference",
+            )
     tensors = load_file(str(cache))
     for name, size in sizes.items():
         if name not in tensors or tensors[name].shape[0] != size:
-            raise AlignkitError(f"the cache does not cover the {size} {name} pairs; delete it to recompute",
-                                source=str(cache), field="reference")
+            raise AlignkitError(
+                f"the cache does not cover the {size} {name} pairs; delete it to recompute",
+                source=str(cache),
+                field="reference",
+            )
     return tensors
 
 
-def load_or_compute_reference(cache: Path, fingerprints: dict[str, str],
-                              splits: dict[str, Sequence[PreferenceExample]],
-                              compute: Callable[[Sequence[PreferenceExample]], torch.Tensor],
-                              dist: Distributed) -> dict[str, torch.Tensor]:
+def load_or_compute_reference(
+    cache: Path,
+    fingerprints: dict[str, str],
+    splits: dict[str, Sequence[PreferenceExample]],
+    compute: Callable[[Sequence[PreferenceExample]], torch.Tensor],
+    dist: Distributed,
+) -> dict[str, torch.Tensor]:
     """Reuses a matching cache (refusing a stale one), or computes every split and writes the cache."""
     sizes = {name: len(pairs) for name, pairs in splits.items() if pairs}
     if cache.is_file():
@@ -321,8 +405,12 @@ def load_or_compute_reference(cache: Path, fingerprints: dict[str, str],
 
 
 def with_reference(pairs: Sequence[PreferenceExample], table: torch.Tensor) -> list[PreferenceExample]:
-    return [PairWithReference(**vars(pair), ref_chosen_logps=float(table[i, 0]), ref_rejected_logps=float(table[i, 1]))
-            for i, pair in enumerate(pairs)]
+    return [
+        PairWithReference(
+            **vars(pair), ref_chosen_logps=float(table[i, 0]), ref_rejected_logps=float(table[i, 1])
+        )
+        for i, pair in enumerate(pairs)
+    ]
 
 
 def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
@@ -331,12 +419,17 @@ def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
 
     from alignkit.models.loader import model_fingerprint
 
-    data_parts = [data_fingerprint(cfg.data.train or ""), data_fingerprint(cfg.data.eval) if cfg.data.eval else "",
-                  json.dumps(cfg.data.model_dump(mode="json", exclude={"train", "eval"}), sort_keys=True),
-                  str(cfg.train.seed) if cfg.data.eval_fraction and not cfg.data.eval else ""]
+    data_parts = [
+        data_fingerprint(cfg.data.train or ""),
+        data_fingerprint(cfg.data.eval) if cfg.data.eval else "",
+        json.dumps(cfg.data.model_dump(mode="json", exclude={"train", "eval"}), sort_keys=True),
+        str(cfg.train.seed) if cfg.data.eval_fraction and not cfg.data.eval else "",
+    ]
     model_parts = [model_fingerprint(loaded), data_fingerprint(cfg.adapter) if cfg.adapter else "", cfg.dtype]
-    digest = {name: hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-              for name, parts in (("data_fingerprint", data_parts), ("model_fingerprint", model_parts))}
+    digest = {
+        name: hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+        for name, parts in (("data_fingerprint", data_parts), ("model_fingerprint", model_parts))
+    }
     return digest
 
 
@@ -350,8 +443,9 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
     from alignkit.models.loader import resolve_device
 
     if not cfg.data.train:
-        raise AlignkitError("no training data: set data.train=PATH (prompt/chosen/rejected records)",
-                            field="data.train")
+        raise AlignkitError(
+            "no training data: set data.train=PATH (prompt/chosen/rejected records)", field="data.train"
+        )
     reference_kind = resolve_reference(cfg)
     beta = cfg.beta or DEFAULT_BETA[cfg.loss]
     torch.manual_seed(cfg.train.seed)
@@ -367,12 +461,17 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
     else:
         train_pairs, eval_pairs = _split_eval(train_pairs, cfg.data.eval_fraction, cfg.train.seed)  # type: ignore[arg-type,assignment]
     if len(train_pairs) < dist.world_size:
-        raise DataError(f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train)
+        raise DataError(
+            f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train
+        )
     if dist.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))
-    batching: dict[str, Any] = {"packed": cfg.train.packing, "pad_id": tokenizer.pad_token_id or 0,
-                                "chunk_size": cfg.train.loss_chunk_size}
+    batching: dict[str, Any] = {
+        "packed": cfg.train.packing,
+        "pad_id": tokenizer.pad_token_id or 0,
+        "chunk_size": cfg.train.loss_chunk_size,
+    }
 
     # The reference is taken from the model *before* run_loop restores a checkpoint: the starting weights.
     reference: ReferenceFn | None = None
@@ -384,29 +483,62 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         reference = AdapterDisabledReference(cfg.train.loss_chunk_size)
     elif reference_kind == "precomputed":
         tables = load_or_compute_reference(
-            output_dir / REFERENCE_CACHE, reference_fingerprints(cfg, loaded), {"train": train_pairs, "eval": eval_pairs},
-            lambda pairs: compute_reference_logps(model, pairs, batch_size=cfg.train.batch_size, dist=dist, **batching),
-            dist)
+            output_dir / REFERENCE_CACHE,
+            reference_fingerprints(cfg, loaded),
+            {"train": train_pairs, "eval": eval_pairs},
+            lambda pairs: compute_reference_logps(
+                model, pairs, batch_size=cfg.train.batch_size, dist=dist, **batching
+            ),
+            dist,
+        )
         train_pairs = with_reference(train_pairs, tables["train"])
         eval_pairs = with_reference(eval_pairs, tables["eval"]) if eval_pairs else []
         reference = precomputed_reference
-    objective = DPOObjective(loss=cfg.loss, beta=beta, label_smoothing=cfg.label_smoothing,
-                             simpo_gamma=cfg.simpo_gamma, reference=reference, device=dist.device, **batching)
+    objective = DPOObjective(
+        loss=cfg.loss,
+        beta=beta,
+        label_smoothing=cfg.label_smoothing,
+        simpo_gamma=cfg.simpo_gamma,
+        reference=reference,
+        device=dist.device,
+        **batching,
+    )
     if cfg.train.compile:
         model.compile()
-    result = run_loop(model=model, objective=objective, train_examples=train_pairs, eval_examples=eval_pairs,
-                      cfg=cfg.train, output_dir=output_dir, config_hash=config_hash(cfg), resume=cfg.resume,
-                      dist=dist, description=f"dpo ({cfg.loss})", stop_after_step=stop_after_step)
+    result = run_loop(
+        model=model,
+        objective=objective,
+        train_examples=train_pairs,
+        eval_examples=eval_pairs,
+        cfg=cfg.train,
+        output_dir=output_dir,
+        config_hash=config_hash(cfg),
+        resume=cfg.resume,
+        dist=dist,
+        description=f"dpo ({cfg.loss})",
+        stop_after_step=stop_after_step,
+    )
     if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
         final = output_dir / ("adapter" if cfg.finetune != "full" or cfg.adapter else "model")
         save_trained_model(model, tokenizer, final)
         manifest = {
-            "kind": "dpo", "loss": cfg.loss, "beta": beta, "reference": reference_kind,
-            "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
-            "base_model": cfg.model, "adapter": cfg.adapter, "output": str(final), "steps": result.state.step,
-            "nonfinite_steps": result.state.nonfinite_steps, "pairs": len(train_pairs),
-            "dropped": dict(report.dropped), "truncated": report.truncated, "versions": versions(),
-            "best_eval_loss": result.state.best_eval, "stopped_early": result.stopped_early,
+            "kind": "dpo",
+            "loss": cfg.loss,
+            "beta": beta,
+            "reference": reference_kind,
+            "config_hash": config_hash(cfg),
+            "data_fingerprint": data_fingerprint(cfg.data.train),
+            "base_model": cfg.model,
+            "adapter": cfg.adapter,
+            "output": str(final),
+            "steps": result.state.step,
+            "nonfinite_steps": result.state.nonfinite_steps,
+            "pairs": len(train_pairs),
+            "dropped": dict(report.dropped),
+            "truncated": report.truncated,
+            "versions": versions(),
+            "best_eval_loss": result.state.best_eval,
+            "stopped_early": result.stopped_early,
         }
         atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
     return result

@@ -42,11 +42,15 @@ from alignkit.training.loop import LoopResult, run_loop, setup_distributed
 
 class RewardConfig(ModelFields):
     output_dir: str = Field("runs/rm", description="where checkpoints, metrics and the reward model go")
-    finetune: Literal["full", "lora"] = Field("lora", description="the trunk: full or LoRA (the head always trains)")
+    finetune: Literal["full", "lora"] = Field(
+        "lora", description="the trunk: full or LoRA (the head always trains)"
+    )
     lora: LoraSection = Field(default_factory=LoraSection)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainSection = Field(default_factory=TrainSection)
-    use_margin: bool = Field(True, description="subtract the records' margin column (when present) in the loss")
+    use_margin: bool = Field(
+        True, description="subtract the records' margin column (when present) in the loss"
+    )
     center_rewards_coefficient: float = Field(0.0, ge=0.0, description="weight of (r_c + r_r)^2 (0 = off)")
     resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
@@ -62,8 +66,15 @@ def pair_sequences(pairs: Sequence[PreferenceExample]) -> list[tuple[list[int], 
 class RewardObjective:
     """Bradley-Terry on one packed forward per micro-batch; normaliser = pairs."""
 
-    def __init__(self, *, packed: bool, pad_id: int, use_margin: bool, center_rewards_coefficient: float,
-                 device: torch.device) -> None:
+    def __init__(
+        self,
+        *,
+        packed: bool,
+        pad_id: int,
+        use_margin: bool,
+        center_rewards_coefficient: float,
+        device: torch.device,
+    ) -> None:
         self.packed = packed
         self.pad_id = pad_id
         self.use_margin = use_margin
@@ -73,7 +84,9 @@ class RewardObjective:
     def normalizer(self, pairs: Sequence[PreferenceExample]) -> float:
         return float(len(pairs))
 
-    def loss(self, model: torch.nn.Module, pairs: Sequence[PreferenceExample]) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: torch.nn.Module, pairs: Sequence[PreferenceExample]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         sequences = pair_sequences(pairs)
         batch = (pack(sequences) if self.packed else pad(sequences, self.pad_id)).to(self.device)
         rewards = model(batch)
@@ -81,8 +94,12 @@ class RewardObjective:
         margin = None
         if self.use_margin and any(p.margin is not None for p in pairs):
             margin = torch.tensor([p.margin or 0.0 for p in pairs], device=rewards.device)
-        losses = bradley_terry_loss(chosen_rewards, rejected_rewards, margin=margin,
-                                    center_rewards_coefficient=self.center_rewards_coefficient)
+        losses = bradley_terry_loss(
+            chosen_rewards,
+            rejected_rewards,
+            margin=margin,
+            center_rewards_coefficient=self.center_rewards_coefficient,
+        )
         metrics = {
             "accuracy": float(pairwise_accuracy(chosen_rewards, rejected_rewards)) * len(pairs),
             "rewards/chosen": float(chosen_rewards.detach().sum()),
@@ -97,8 +114,9 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
     from alignkit.models.loader import resolve_device
 
     if not cfg.data.train:
-        raise AlignkitError("no training data: set data.train=PATH (prompt/chosen/rejected records)",
-                            field="data.train")
+        raise AlignkitError(
+            "no training data: set data.train=PATH (prompt/chosen/rejected records)", field="data.train"
+        )
     torch.manual_seed(cfg.train.seed)
     dist = setup_distributed(resolve_device(cfg.device))
     output_dir = Path(cfg.output_dir)
@@ -111,28 +129,59 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
     else:
         train_pairs, eval_pairs = _split_eval(train_pairs, cfg.data.eval_fraction, cfg.train.seed)  # type: ignore[arg-type,assignment]
     if len(train_pairs) < dist.world_size:
-        raise DataError(f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train)
+        raise DataError(
+            f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train
+        )
     # The head's init draws from the global RNG: seed it so runs (and resumes) start identically.
     torch.manual_seed(cfg.train.seed)
     model = RewardModel(lm)
     if dist.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))
-    objective = RewardObjective(packed=cfg.train.packing, pad_id=tokenizer.pad_token_id or 0,
-                                use_margin=cfg.use_margin, center_rewards_coefficient=cfg.center_rewards_coefficient,
-                                device=dist.device)
-    result = run_loop(model=model, objective=objective, train_examples=train_pairs, eval_examples=eval_pairs,
-                      cfg=cfg.train, output_dir=output_dir, config_hash=config_hash(cfg), resume=cfg.resume,
-                      dist=dist, description="rm", stop_after_step=stop_after_step)
+    objective = RewardObjective(
+        packed=cfg.train.packing,
+        pad_id=tokenizer.pad_token_id or 0,
+        use_margin=cfg.use_margin,
+        center_rewards_coefficient=cfg.center_rewards_coefficient,
+        device=dist.device,
+    )
+    result = run_loop(
+        model=model,
+        objective=objective,
+        train_examples=train_pairs,
+        eval_examples=eval_pairs,
+        cfg=cfg.train,
+        output_dir=output_dir,
+        config_hash=config_hash(cfg),
+        resume=cfg.resume,
+        dist=dist,
+        description="rm",
+        stop_after_step=stop_after_step,
+    )
     if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
-        final = save_reward_model(model, tokenizer, output_dir / "reward_model", base_model=cfg.model,
-                                  seed=cfg.train.seed, extra={"max_length": cfg.data.max_length})
+        final = save_reward_model(
+            model,
+            tokenizer,
+            output_dir / "reward_model",
+            base_model=cfg.model,
+            seed=cfg.train.seed,
+            extra={"max_length": cfg.data.max_length},
+        )
         manifest = {
-            "kind": "reward_model", "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
-            "base_model": cfg.model, "adapter": cfg.adapter, "output": str(final), "steps": result.state.step,
-            "nonfinite_steps": result.state.nonfinite_steps, "pairs": len(train_pairs),
-            "dropped": dict(report.dropped), "truncated": report.truncated, "versions": versions(),
-            "best_eval_loss": result.state.best_eval, "stopped_early": result.stopped_early,
+            "kind": "reward_model",
+            "config_hash": config_hash(cfg),
+            "data_fingerprint": data_fingerprint(cfg.data.train),
+            "base_model": cfg.model,
+            "adapter": cfg.adapter,
+            "output": str(final),
+            "steps": result.state.step,
+            "nonfinite_steps": result.state.nonfinite_steps,
+            "pairs": len(train_pairs),
+            "dropped": dict(report.dropped),
+            "truncated": report.truncated,
+            "versions": versions(),
+            "best_eval_loss": result.state.best_eval,
+            "stopped_early": result.stopped_early,
         }
         atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
     return result
@@ -144,8 +193,12 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
 
 class ScoreConfig(StrictModel):
     model: str | None = Field(None, description="a reward model folder written by alignkit rm")
-    data: str | None = Field(None, description="records: prompt+completion, messages, or prompt/chosen/rejected")
-    out: str | None = Field(None, description="output JSONL: each input record plus score (or chosen/rejected_score)")
+    data: str | None = Field(
+        None, description="records: prompt+completion, messages, or prompt/chosen/rejected"
+    )
+    out: str | None = Field(
+        None, description="output JSONL: each input record plus score (or chosen/rejected_score)"
+    )
     kind: Literal["auto", "messages", "prompt_completion", "preference"] = "auto"
     max_length: int = Field(2048, gt=8, description="a longer record is an error naming its line")
     batch_size: int = Field(8, gt=0, description="sequences per packed forward")
@@ -187,12 +240,21 @@ def run_score(cfg: ScoreConfig) -> int:
     sequences: list[tuple[list[int], list[int]]] = []
     for record in records:
         if record.kind not in ("messages", "prompt_completion", "preference"):
-            raise DataError(f"cannot score a {record.kind} record (expected prompt+completion, messages or "
-                            "prompt/chosen/rejected)", source=record.source, line=record.line, field="(record)")
+            raise DataError(
+                f"cannot score a {record.kind} record (expected prompt+completion, messages or "
+                "prompt/chosen/rejected)",
+                source=record.source,
+                line=record.line,
+                field="(record)",
+            )
         for ids, mask in _formatted_replies(record, loaded.tokenizer):
             if len(ids) > cfg.max_length:
-                raise DataError(f"{len(ids)} tokens exceed max_length={cfg.max_length}", source=record.source,
-                                line=record.line, field="(length)")
+                raise DataError(
+                    f"{len(ids)} tokens exceed max_length={cfg.max_length}",
+                    source=record.source,
+                    line=record.line,
+                    field="(length)",
+                )
             sequences.append((ids, mask))
     scores = iter(score_sequences(loaded.model, sequences, batch_size=cfg.batch_size))
     rows = []

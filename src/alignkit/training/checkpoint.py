@@ -69,6 +69,7 @@ def _rng_tensors() -> dict[str, torch.Tensor]:
 def _rng_json() -> dict[str, Any]:
     version, mt, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
+    assert isinstance(np_keys, np.ndarray)
     return {"python": [version, list(mt), gauss],
             "numpy": [np_name, np_keys.tolist(), int(np_pos), int(np_has_gauss), float(np_gauss)]}
 

@@ -1,0 +1,262 @@
+"""The synthetic-data commands as functions of their configs (``alignkit dedup``, ``alignkit synth ...``).
+
+``cli.py`` only parses words into a config and calls these. Every output is written atomically
+(a temporary name, then a rename), so an interrupted run never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from alignkit.config.base import config_hash, config_to_yaml
+from alignkit.config.synth import (
+    DedupConfig,
+    DistillConfig,
+    GeneratorConfig,
+    GroundedConfig,
+    SelfInstructConfig,
+)
+from alignkit.errors import ConfigError, DataError
+from alignkit.generation.types import GenerationParams, Generator
+from alignkit.io import atomic_folder, atomic_write_text
+
+# Bare keys that mean the generator's: ``model=tiny-random`` is ``generator.model=tiny-random``.
+_GENERATOR_SHORTHAND = ("model", "adapter")
+
+
+def option_overrides(**options: Any) -> list[str]:
+    """``key=value`` overrides for the command-line options that were given.
+
+    Values are written as JSON, which YAML reads back unchanged: a text holding ``: `` or ``#``
+    stays one string.
+    """
+    return [f"{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
+
+
+def generator_shorthand(overrides: list[str]) -> list[str]:
+    """Rewrites ``model=...``/``adapter=...`` to ``generator.model=...``/``generator.adapter=...``."""
+    return [f"generator.{o}" if o.split("=", 1)[0] in _GENERATOR_SHORTHAND else o for o in overrides]
+
+
+def _require(value: str | None, field: str, usage: str) -> str:
+    if not value:
+        raise ConfigError(f"missing: give {usage}", field=field)
+    return value
+
+
+def build_generator(cfg: GeneratorConfig) -> Generator:
+    """A local transformers model (``kind=local``) or an OpenAI-compatible endpoint (``kind=http``)."""
+    if cfg.kind == "http":
+        from alignkit.generation.http import OpenAICompatibleGenerator
+
+        base_url = _require(
+            cfg.base_url, "generator.base_url", "generator.base_url=URL with generator.kind=http"
+        )
+        if "model" not in cfg.model_fields_set:
+            raise ConfigError(
+                "generator.kind=http needs the name of the model the endpoint serves", field="generator.model"
+            )
+        return OpenAICompatibleGenerator(
+            base_url,
+            cfg.model,
+            api_key_env=cfg.api_key_env,
+            timeout_s=cfg.timeout_s,
+            max_retries=cfg.max_retries,
+            concurrency=cfg.concurrency,
+            cache_path=cfg.cache_path,
+            max_n_per_request=cfg.max_n_per_request,
+        )
+    from alignkit.generation.local import LocalGenerator
+    from alignkit.models.loader import load_model
+
+    loaded = load_model(
+        cfg.model,
+        adapter=cfg.adapter,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        trust_remote_code=cfg.trust_remote_code,
+        allow_pickle=cfg.allow_pickle,
+    )
+    return LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
+
+
+def to_jsonl(records: Iterable[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+
+
+def format_counts(counts: Mapping[str, int]) -> str:
+    """``"a=1, b=2"`` sorted by key, or ``"none"``."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(counts.items())) or "none"
+
+
+def _write_with_config(out: str, text: str, cfg: Any) -> None:
+    atomic_write_text(out, text)
+    atomic_write_text(f"{out}.config.yaml", config_to_yaml(cfg))
+
+
+# --- alignkit dedup ---------------------------------------------------------------------------------
+
+
+def dedup_main(cfg: DedupConfig) -> int:
+    """Keep the first of each group of duplicates of ``cfg.field``; print drop counts by reason."""
+    from alignkit.data.readers import read_records
+    from alignkit.synth.dedup import dedup_records
+
+    path = _require(cfg.path, "path", "a data file: alignkit dedup FILE --field NAME --out OUT.jsonl")
+    out = _require(cfg.out, "out", "--out OUT.jsonl")
+    raws = list(read_records(path))
+    for raw in raws:  # checked here so errors name the file's own line numbers
+        if not isinstance(raw.data.get(cfg.field), str):
+            problem = "missing field" if cfg.field not in raw.data else "expected a string"
+            raise DataError(problem, source=raw.source, line=raw.line, field=cfg.field)
+    result = dedup_records(
+        [raw.data for raw in raws],
+        cfg.field,
+        rouge_l=cfg.rouge_l,
+        exact=cfg.exact,
+        minhash=cfg.minhash,
+        source=path,
+    )
+    atomic_write_text(out, to_jsonl(result.records))
+    typer.echo(f"kept {len(result.records)} of {len(raws)} records -> {out}")
+    typer.echo(f"dropped: {format_counts(result.drop_counts)}")
+    return 0
+
+
+# --- alignkit synth self-instruct -------------------------------------------------------------------
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    typer.echo(f"{stage}: {done}/{total}", err=True)
+
+
+def self_instruct_main(cfg: SelfInstructConfig) -> int:
+    """Run Self-Instruct; write ``alpaca.jsonl``, ``messages.jsonl``, ``instructions.jsonl``, ``stats.json``."""
+    from alignkit.synth.self_instruct import (
+        DEFAULT_CLASSIFY_PARAMS,
+        DEFAULT_INSTANCE_PARAMS,
+        load_seed_tasks,
+        run_self_instruct,
+    )
+
+    out = _require(cfg.out, "out", "--out DIR")
+    if cfg.seed_tasks is not None and not Path(cfg.seed_tasks).is_file():
+        raise DataError("file not found", source=cfg.seed_tasks)
+    seeds = load_seed_tasks(cfg.seed_tasks)
+    generator = build_generator(cfg.generator)
+    instruction_params = GenerationParams(
+        max_new_tokens=cfg.instruction_max_new_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        seed=cfg.seed,
+    )
+    result = run_self_instruct(
+        generator,
+        seeds,
+        num_instructions=cfg.num_instructions,
+        seed=cfg.seed,
+        rouge_threshold=cfg.rouge_threshold,
+        prompts_per_round=cfg.prompts_per_round,
+        new_per_prompt=cfg.new_per_prompt,
+        instances_per_task=cfg.instances_per_task,
+        max_rounds=cfg.max_rounds,
+        instruction_params=instruction_params,
+        classify_params=replace(DEFAULT_CLASSIFY_PARAMS, seed=cfg.seed),
+        instance_params=replace(
+            DEFAULT_INSTANCE_PARAMS, max_new_tokens=cfg.instance_max_new_tokens, seed=cfg.seed
+        ),
+        on_progress=_progress,
+    )
+    stats = {
+        "records": len(result.records),
+        "drop_counts": result.drop_counts,
+        "stats": result.stats,
+        "generator": dict(getattr(generator, "stats", {}) or {}),
+    }
+    instructions = [{"instruction": text, "is_classification": cls} for text, cls in result.instructions]
+    with atomic_folder(out, {"kind": "self_instruct", "config_hash": config_hash(cfg)}) as tmp:
+        (tmp / "alpaca.jsonl").write_text(to_jsonl(result.alpaca()), encoding="utf-8")
+        (tmp / "messages.jsonl").write_text(to_jsonl(result.messages()), encoding="utf-8")
+        (tmp / "instructions.jsonl").write_text(to_jsonl(instructions), encoding="utf-8")
+        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True), encoding="utf-8")
+        (tmp / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
+    typer.echo(f"{len(result.instructions)} instructions, {len(result.records)} records -> {out}")
+    typer.echo(f"dropped: {format_counts(result.drop_counts)}")
+    return 0
+
+
+# --- alignkit synth grounded ------------------------------------------------------------------------
+
+
+def grounded_main(cfg: GroundedConfig) -> int:
+    """Build grounded dialogs (answerable + "I don't know" negatives) and write them as JSONL."""
+    from alignkit.synth.grounded import (
+        IDK_REPLIES,
+        build_grounded_dialogs,
+        load_documents,
+        load_facts,
+        rephrase_answers,
+    )
+
+    facts = _require(cfg.facts, "facts", "--facts FACTS.jsonl")
+    out = _require(cfg.out, "out", "--out FILE.jsonl")
+    entities = load_facts(facts)
+    documents = load_documents(cfg.documents) if cfg.documents else []
+    result = build_grounded_dialogs(
+        entities,
+        documents=documents,
+        negative_share=cfg.negative_share,
+        distractors=cfg.distractors,
+        related_facts=cfg.related_facts,
+        seed=cfg.seed,
+        idk_replies=cfg.idk_replies or IDK_REPLIES,
+    )
+    if cfg.rephrase:
+        result = rephrase_answers(result, build_generator(cfg.generator), cfg.generation.params())
+    _write_with_config(out, to_jsonl(result.records(cfg.instruction)), cfg)
+    typer.echo(f"{len(result.examples)} dialogs from {len(entities)} entities -> {out}")
+    typer.echo(f"stats: {format_counts(result.stats)}")
+    return 0
+
+
+# --- alignkit synth distill -------------------------------------------------------------------------
+
+
+def _context_text(cfg: DistillConfig) -> str:
+    if cfg.context and cfg.context_file:
+        raise ConfigError("give the context or a context file, not both", field="context_file")
+    if cfg.context_file:
+        path = Path(cfg.context_file)
+        if not path.is_file():
+            raise DataError("file not found", source=str(path))
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = _require(cfg.context, "context", '--context "PERSONA" or --context-file FILE')
+    if not text.strip():
+        raise ConfigError("the context is empty", field="context")
+    return text.strip()
+
+
+def distill_main(cfg: DistillConfig) -> int:
+    """Generate with the context as system prompt; write ``messages`` records without it."""
+    from alignkit.synth.distill import distill_with_context, read_prompts
+
+    prompts_path = _require(cfg.prompts, "prompts", "--prompts FILE")
+    out = _require(cfg.out, "out", "--out FILE.jsonl")
+    context = _context_text(cfg)
+    prompts = read_prompts(prompts_path)
+    result = distill_with_context(build_generator(cfg.generator), prompts, context, cfg.generation.params())
+    _write_with_config(out, to_jsonl(result.records), cfg)
+    typer.echo(f"{len(result.records)} records from {len(prompts)} prompts -> {out}")
+    typer.echo(f"dropped: {format_counts(result.drop_counts)}")
+    if not result.records:
+        typer.echo(
+            "warning: no reply stopped before the token limit; raise generation.max_new_tokens", err=True
+        )
+    return 0

@@ -1,0 +1,406 @@
+"""RLAIF preference building: sample N candidates per prompt, rank them with a judge, write triples.
+
+Judges (anything with ``score(chats, replies) -> list[float | None]``):
+
+- ``RewardModelJudge``: a folder written by ``alignkit rm``. The reply is formatted after its prompt
+  with the chat template and scored at the reply's end-of-turn token, exactly as ``alignkit score``
+  does, so the written scores can be reproduced.
+- ``LLMJudge``: a 1-10 rating prompt run through any ``Generator`` (a local model, or an
+  OpenAI-compatible HTTP endpoint); the first integer 1..10 of the judge's answer is the score.
+
+Per prompt, candidates are dropped (and counted by reason) in this order: empty replies, replies cut
+at ``max_new_tokens`` (``drop_unfinished``), replies holding the tokenizer's special tokens (they would
+corrupt the chat template), duplicates (same text after whitespace normalisation), and candidates the
+judge could not score. Pairs are then ``best_vs_worst`` (one per prompt) or ``all_pairs``; a pair is kept
+when its score gap is > 0 and >= ``min_gap``; equal scores are ties, dropped and counted.
+
+Departures from the RLAIF papers (Bai et al., 2022; Lee et al., 2023): the LLM judge rates each reply
+on its own (pointwise 1-10) rather than comparing two replies in one prompt, so N candidates cost N
+judge calls, not N(N-1)/2, and position bias cannot arise; the price is coarser scores and more ties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
+
+from alignkit.config.base import StrictModel
+from alignkit.config.commands import GenerationConfigSection
+from alignkit.config.common import ModelFields
+from alignkit.errors import AlignkitError, DataError
+from alignkit.generation.types import Chat, GenerationParams, Generator
+
+DEFAULT_JUDGE_PROMPT = """Rate the assistant's reply to the conversation below on a scale from 1 to 10.
+1 means unhelpful, wrong or rude; 10 means helpful, correct, honest and polite.
+Answer with the number only.
+
+Conversation:
+{conversation}
+
+Assistant's reply:
+{response}
+
+Score (1-10):"""
+
+_SCORE = re.compile(r"(?<![\d.])(10|[1-9])(?![\d.])")
+
+
+class SamplingSection(GenerationConfigSection):
+    """Candidate sampling: like ``generation`` elsewhere, but sampling by default (greedy gives duplicates)."""
+
+    temperature: float = Field(0.8, ge=0.0, description="0 = greedy (all candidates alike)")
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class JudgeSection(StrictModel):
+    kind: Literal["reward_model", "llm"] = Field(
+        "reward_model", description="reward_model | llm (1-10 rating)"
+    )
+    reward_model: str | None = Field(None, description="kind=reward_model: a folder from alignkit rm")
+    model: str | None = Field(None, description="kind=llm: a local model spec (embedded, a folder, a .gguf)")
+    url: str | None = Field(
+        None, description="kind=llm: an OpenAI-compatible base URL instead of a local model"
+    )
+    api_model: str | None = Field(None, description="kind=llm with url: the model name the endpoint serves")
+    api_key_env: str | None = Field(
+        None, description="kind=llm with url: environment variable holding the key"
+    )
+    prompt: str | None = Field(
+        None, description="rating prompt with {conversation} and {response} placeholders"
+    )
+    max_new_tokens: int = Field(8, gt=0, description="tokens the LLM judge may answer with")
+    batch_size: int = Field(8, gt=0, description="sequences per forward of a local judge")
+
+
+class PrefsConfig(ModelFields):
+    """``model``/``adapter`` are the policy that samples the candidates."""
+
+    prompts: str | None = Field(
+        None, description="a .txt (one prompt a line) or JSONL with prompt or messages"
+    )
+    out: str | None = Field(
+        None, description="output JSONL of prompt/chosen/rejected/chosen_score/rejected_score"
+    )
+    system: str | None = Field(None, description="a system message put before each plain prompt")
+    num_candidates: int = Field(4, ge=2, description="replies sampled per prompt")
+    generation: SamplingSection = Field(default_factory=SamplingSection)
+    batch_size: int = Field(8, gt=0, description="prompts x candidates generated together")
+    judge: JudgeSection = Field(default_factory=JudgeSection)
+    pairs: Literal["best_vs_worst", "all_pairs"] = Field(
+        "best_vs_worst", description="one pair per prompt, or all"
+    )
+    min_gap: float = Field(0.0, ge=0.0, description="keep a pair only when chosen - rejected score >= this")
+    drop_unfinished: bool = Field(True, description="drop candidates cut at max_new_tokens")
+
+
+@dataclass
+class PrefsReport:
+    """What happened to every prompt and candidate."""
+
+    prompts: int = 0
+    candidates: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    ties: int = 0
+    below_gap: int = 0
+    prompts_without_pair: int = 0
+    pairs: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "dropped": dict(self.dropped)}
+
+
+class Judge(Protocol):
+    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
+        """One score per (chat, reply); None when this reply cannot be scored."""
+        ...
+
+
+class RewardModelJudge:
+    """Scores replies with a reward model from ``alignkit rm``."""
+
+    def __init__(self, loaded: Any, *, batch_size: int = 8) -> None:
+        self.loaded = loaded
+        self.batch_size = batch_size
+
+    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
+        from alignkit.data.formatting import format_chat
+        from alignkit.models.reward_head import score_sequences
+
+        sequences, where = [], []
+        for index, (chat, reply) in enumerate(zip(chats, replies, strict=True)):
+            messages: list[dict[str, Any]] = [{**m, "train": False} for m in chat]
+            messages.append({"role": "assistant", "content": reply})
+            try:
+                formatted = format_chat(self.loaded.tokenizer, messages)
+            except DataError:
+                continue
+            sequences.append((formatted.input_ids, formatted.loss_mask))
+            where.append(index)
+        scores: list[float | None] = [None] * len(replies)
+        for index, value in zip(
+            where, score_sequences(self.loaded.model, sequences, batch_size=self.batch_size), strict=True
+        ):
+            scores[index] = value
+        return scores
+
+
+def parse_rating(text: str) -> float | None:
+    """The first integer 1..10 in a judge's answer ("8", "Score: 8/10", "I'd say 10."), else None."""
+    match = _SCORE.search(text)
+    return float(match.group(1)) if match else None
+
+
+def _conversation_text(chat: Chat) -> str:
+    return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in chat if m["role"] != "system")
+
+
+class LLMJudge:
+    """Rates each reply 1-10 with a rating prompt, through any ``Generator`` (greedy)."""
+
+    def __init__(self, generator: Generator, *, prompt: str | None = None, max_new_tokens: int = 8) -> None:
+        self.generator = generator
+        self.prompt = prompt or DEFAULT_JUDGE_PROMPT
+        self.max_new_tokens = max_new_tokens
+
+    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
+        requests = [
+            [
+                {
+                    "role": "user",
+                    "content": self.prompt.format(conversation=_conversation_text(chat), response=reply),
+                }
+            ]
+            for chat, reply in zip(chats, replies, strict=True)
+        ]
+        answers = self.generator.chat(
+            requests, GenerationParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
+        )
+        return [parse_rating(samples[0].text) if samples else None for samples in answers]
+
+
+def select_pairs(
+    scored: Sequence[tuple[str, float]], *, mode: str, min_gap: float
+) -> tuple[list[tuple[tuple[str, float], tuple[str, float]]], int, int]:
+    """(chosen, rejected) pairs from scored candidates, and the ties and below-gap pairs dropped.
+
+    ``scored``: (reply, score) of distinct candidates. A pair is kept when its gap is > 0 and >= min_gap.
+    """
+    ranked = sorted(scored, key=lambda item: -item[1])  # stable: equal scores keep sampling order
+    if len(ranked) < 2:
+        return [], 0, 0
+    candidates = (
+        [(ranked[0], ranked[-1])]
+        if mode == "best_vs_worst"
+        else [(ranked[i], ranked[j]) for i in range(len(ranked)) for j in range(i + 1, len(ranked))]
+    )
+    kept, ties, below_gap = [], 0, 0
+    for better, worse in candidates:
+        gap = better[1] - worse[1]
+        if gap == 0:
+            ties += 1
+        elif gap < min_gap:
+            below_gap += 1
+        else:
+            kept.append((better, worse))
+    return kept, ties, below_gap
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def build_preferences(
+    chats: list[Chat],
+    policy: Generator,
+    judge: Judge,
+    *,
+    params: GenerationParams,
+    mode: str = "best_vs_worst",
+    min_gap: float = 0.0,
+    drop_unfinished: bool = True,
+    special_tokens: Sequence[str] = (),
+) -> tuple[list[dict[str, Any]], PrefsReport]:
+    """Samples ``params.num_samples`` replies per chat, filters and scores them, and pairs them up."""
+    report = PrefsReport(prompts=len(chats))
+    generations = policy.chat(chats, params)
+    survivors: list[list[str]] = []
+    for samples in generations:
+        kept: list[str] = []
+        seen: set[str] = set()
+        for sample in samples:
+            report.candidates += 1
+            text = sample.text.strip()
+            reason = None
+            if not text:
+                reason = "empty"
+            elif drop_unfinished and not sample.stopped:
+                reason = "unfinished"
+            elif any(token in text for token in special_tokens):
+                reason = "special_tokens"
+            elif _normalised(text) in seen:
+                reason = "duplicate"
+            if reason:
+                report.dropped[reason] += 1
+                continue
+            seen.add(_normalised(text))
+            kept.append(text)
+        survivors.append(kept)
+    flat = [(owner, text) for owner, texts in enumerate(survivors) for text in texts]
+    scores = judge.score([chats[owner] for owner, _ in flat], [text for _, text in flat])
+    scored: list[list[tuple[str, float]]] = [[] for _ in chats]
+    for (owner, text), score in zip(flat, scores, strict=True):
+        if score is None:
+            report.dropped["unscored"] += 1
+        else:
+            scored[owner].append((text, float(score)))
+    rows: list[dict[str, Any]] = []
+    for chat, candidates in zip(chats, scored, strict=True):
+        pairs, ties, below_gap = select_pairs(candidates, mode=mode, min_gap=min_gap)
+        report.ties += ties
+        report.below_gap += below_gap
+        report.prompts_without_pair += not pairs
+        prompt: Any = chat[0]["content"] if len(chat) == 1 and chat[0]["role"] == "user" else chat
+        for (chosen, chosen_score), (rejected, rejected_score) in pairs:
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "chosen_score": chosen_score,
+                    "rejected_score": rejected_score,
+                }
+            )
+    report.pairs = len(rows)
+    return rows, report
+
+
+def read_prompt_chats(path: str, system: str | None = None) -> list[Chat]:
+    """Prompts from a .txt file (one a line) or records with ``prompt`` (string or messages) or ``messages``."""
+    from alignkit.data.readers import read_records
+
+    prefix: Chat = [{"role": "system", "content": system}] if system else []
+    if path.endswith(".txt"):
+        if not Path(path).is_file():
+            raise DataError("file not found", source=path)
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        return [[*prefix, {"role": "user", "content": line.strip()}] for line in lines if line.strip()]
+    chats: list[Chat] = []
+    for raw in read_records(path):
+        value = raw.data.get("prompt", raw.data.get("messages"))
+        if isinstance(value, str) and value.strip():
+            chats.append([*prefix, {"role": "user", "content": value}])
+        elif (
+            isinstance(value, list)
+            and value
+            and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
+        ):
+            messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
+            while (
+                messages and messages[-1]["role"] == "assistant"
+            ):  # a messages record's reply is not a prompt
+                messages.pop()
+            if not messages:
+                raise DataError(
+                    "no prompt turns before the assistant reply",
+                    source=raw.source,
+                    line=raw.line,
+                    field="messages",
+                )
+            chats.append(messages)
+        else:
+            raise DataError(
+                "expected a non-empty 'prompt' string or a 'prompt'/'messages' message list",
+                source=raw.source,
+                line=raw.line,
+                field="prompt",
+            )
+    if not chats:
+        raise DataError("no prompts", source=path)
+    return chats
+
+
+def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
+    """The configured judge; a local LLM judge naming the policy's own model reuses its weights."""
+    from alignkit.generation.local import LocalGenerator
+    from alignkit.models.loader import load_model
+    from alignkit.models.reward_head import load_reward_model
+
+    judge = cfg.judge
+    if judge.kind == "reward_model":
+        if not judge.reward_model:
+            raise AlignkitError(
+                "judge.kind=reward_model needs judge.reward_model=DIR (from alignkit rm)",
+                field="judge.reward_model",
+            )
+        return RewardModelJudge(
+            load_reward_model(judge.reward_model, device=cfg.device, dtype=cfg.dtype),
+            batch_size=judge.batch_size,
+        )
+    if judge.url:
+        from alignkit.generation.http import OpenAICompatibleGenerator
+
+        if not judge.api_model:
+            raise AlignkitError(
+                "judge.url needs judge.api_model (the model name the endpoint serves)",
+                field="judge.api_model",
+            )
+        generator: Generator = OpenAICompatibleGenerator(
+            judge.url, judge.api_model, api_key_env=judge.api_key_env
+        )
+    elif judge.model is None or (judge.model == cfg.model and not cfg.adapter):
+        generator = policy_generator
+    else:
+        loaded = load_model(
+            judge.model,
+            device=cfg.device,
+            dtype=cfg.dtype,
+            trust_remote_code=cfg.trust_remote_code,
+            allow_pickle=cfg.allow_pickle,
+        )
+        generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=judge.batch_size)
+    return LLMJudge(generator, prompt=judge.prompt, max_new_tokens=judge.max_new_tokens)
+
+
+def run_prefs(cfg: PrefsConfig) -> PrefsReport:
+    """Samples, judges and writes the triples to ``cfg.out`` (and the report to ``<out>.report.json``)."""
+    from alignkit.generation.local import LocalGenerator
+    from alignkit.io import atomic_write_text
+    from alignkit.models.loader import load_model
+
+    if not cfg.prompts or not cfg.out:
+        raise AlignkitError(
+            "expected prompts=FILE and out=FILE.jsonl", field="prompts" if not cfg.prompts else "out"
+        )
+    chats = read_prompt_chats(cfg.prompts, cfg.system)
+    loaded = load_model(
+        cfg.model,
+        adapter=cfg.adapter,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        trust_remote_code=cfg.trust_remote_code,
+        allow_pickle=cfg.allow_pickle,
+    )
+    policy = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
+    judge = make_judge(cfg, policy)
+    params = dataclasses.replace(cfg.generation.params(), num_samples=cfg.num_candidates)
+    rows, report = build_preferences(
+        chats,
+        policy,
+        judge,
+        params=params,
+        mode=cfg.pairs,
+        min_gap=cfg.min_gap,
+        drop_unfinished=cfg.drop_unfinished,
+        special_tokens=[t for t in loaded.tokenizer.all_special_tokens if t],
+    )
+    atomic_write_text(cfg.out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    atomic_write_text(f"{cfg.out}.report.json", json.dumps(report.as_dict(), indent=2))
+    return report

@@ -1,0 +1,152 @@
+"""The quickstart data generator: deterministic, held-out split clean, probe format, lint-clean."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from alignkit.config.common import DataConfig
+from alignkit.data.lint import lint_dataset
+from alignkit.evaluation import metrics
+from alignkit.evaluation.probe_sets import greeting_prompts, load_grounded_items
+from alignkit.evaluation.probes import DEFAULT_GROUNDED_INSTRUCTION, grounded_chat
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+TRAIN_FILES = ("sft_train.jsonl", "dpo_train.jsonl")
+ALL_FILES = ("sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl", "eval_grounded.jsonl")
+
+
+def _load_module():
+    spec = importlib.util.spec_from_file_location("quickstart_make_data", QUICKSTART / "make_data.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def make_data():
+    return _load_module()
+
+
+@pytest.fixture(scope="module")
+def data_dir(make_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("quickstart")
+    make_data.main(["--out", str(out), "--seed", "0"])
+    return out
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _turns(record: dict) -> list[dict]:
+    """Every message of a record: messages, or prompt + chosen + rejected of a pair."""
+    if "messages" in record:
+        return record["messages"]
+    return [*record["prompt"], {"role": "assistant", "content": record["chosen"]},
+            {"role": "assistant", "content": record["rejected"]}]
+
+
+def test_generation_is_byte_identical(make_data, data_dir, tmp_path):
+    make_data.main(["--out", str(tmp_path), "--seed", "0"])
+    for name in ALL_FILES:
+        assert (tmp_path / name).read_bytes() == (data_dir / name).read_bytes(), name
+
+
+def test_another_seed_gives_other_data(make_data, data_dir, tmp_path):
+    make_data.main(["--out", str(tmp_path), "--seed", "1"])
+    assert (tmp_path / "sft_train.jsonl").read_bytes() != (data_dir / "sft_train.jsonl").read_bytes()
+
+
+def test_committed_data_is_the_generators_output(data_dir):
+    for name in ALL_FILES:
+        committed = QUICKSTART / "data" / name
+        assert committed.read_bytes() == (data_dir / name).read_bytes(), (
+            f"{committed} is stale: rerun python examples/quickstart/make_data.py --seed 0"
+        )
+
+
+def test_eval_facts_and_questions_never_in_training(make_data, data_dir):
+    train_turns = [t for name in TRAIN_FILES for r in _read(data_dir / name) for t in _turns(r)]
+    train_users = {t["content"] for t in train_turns if t["role"] == "user"}
+    train_systems = "\n".join(t["content"] for t in train_turns if t["role"] == "system")
+    train_replies = {t["content"] for t in train_turns if t["role"] == "assistant"}
+
+    split = make_data.split_data(make_data.random.Random(0))
+    assert len(split.held_facts) >= 0.15 * len(make_data.FACTS)
+    for fact in split.held_facts:
+        assert fact.text not in train_systems, fact.id
+        assert fact.answer not in train_replies and fact.wrong not in train_replies, fact.id
+        assert not set(fact.questions) & train_users, fact.id
+
+    eval_questions = {item.question for item in load_grounded_items(data_dir / "eval_grounded.jsonl")}
+    for name in ("eval_sft.jsonl", "dpo_eval.jsonl"):
+        eval_questions |= {t["content"] for r in _read(data_dir / name) for t in _turns(r) if t["role"] == "user"}
+    assert not eval_questions & train_users
+
+
+def test_hello_probe_greetings_are_not_trained_verbatim(data_dir):
+    users = {t["content"] for name in TRAIN_FILES for r in _read(data_dir / name) for t in _turns(r)
+             if t["role"] == "user"}
+    assert not users & set(greeting_prompts())
+
+
+def test_share_of_negatives(make_data, data_dir):
+    idk, answers = set(make_data.IDK_REPLIES), {f.answer for f in make_data.FACTS}
+    replies = [t["content"] for r in _read(data_dir / "sft_train.jsonl") for t in r["messages"]
+               if t["role"] == "assistant"]
+    n_idk = sum(r in idk for r in replies)
+    n_grounded = n_idk + sum(r in answers for r in replies)
+    assert 0.33 <= n_idk / n_grounded <= 0.42
+    pairs = _read(data_dir / "dpo_train.jsonl")
+    assert 0.3 <= sum(p["chosen"] in idk for p in pairs) / len(pairs) <= 0.45
+
+
+def test_training_prompts_use_the_probe_layout(data_dir):
+    """The grounded system turn is the probe's instruction + context, character for character."""
+    item = load_grounded_items(data_dir / "eval_grounded.jsonl")[0]
+    probe_system = grounded_chat(item)[0]["content"]
+    assert probe_system.startswith(DEFAULT_GROUNDED_INSTRUCTION + "\n\n")
+    header = item.context.split("\n")[0]
+    systems = [t["content"] for name in TRAIN_FILES for r in _read(data_dir / name) for t in _turns(r)
+               if t["role"] == "system"]
+    assert systems
+    assert all(s.startswith(f"{DEFAULT_GROUNDED_INSTRUCTION}\n\n{header}\n- ") for s in systems)
+
+
+def test_grounded_eval_set(make_data, data_dir):
+    items = load_grounded_items(data_dir / "eval_grounded.jsonl")
+    assert len(items) >= 40
+    assert len({item.id for item in items}) == len(items)
+    assert 0.4 <= sum(not item.answerable for item in items) / len(items) <= 0.6
+    by_question = {q: f for f in make_data.FACTS for q in f.questions}
+    for item in items:
+        fact = by_question[item.question]
+        assert (f"- {fact.text}" in item.context) == item.answerable, item.id
+        if item.answerable:
+            assert metrics.answer_matches(fact.answer, item.expected_answers), item.id
+
+
+def test_fact_table_agrees_with_the_probe_metrics(make_data):
+    """Right replies match their keys, invented ones do not, and only the IDK replies read as IDK."""
+    assert all(metrics.is_idk(reply) for reply in make_data.IDK_REPLIES)
+    for fact in make_data.FACTS:
+        assert metrics.answer_matches(fact.answer, fact.keys), fact.id
+        assert not metrics.answer_matches(fact.wrong, fact.keys), fact.id
+        assert not metrics.is_idk(fact.answer) and not metrics.is_idk(fact.wrong), fact.id
+    for replies in make_data.SMALL_TALK_REPLIES.values():
+        assert not any(metrics.is_idk(reply) for reply in replies)
+
+
+@pytest.mark.parametrize("name", ["sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl"])
+def test_files_pass_lint(data_dir, tokenizer, name):
+    result = lint_dataset(str(data_dir / name), tokenizer, DataConfig())
+    assert not result.blocking, result.problems
+    assert result.truncated == 0 and result.duplicates == 0
+    assert result.length_percentiles["p90"] < 200
