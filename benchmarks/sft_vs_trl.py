@@ -66,6 +66,9 @@ SHAPES: dict[str, dict[str, Any]] = {
                  num_key_value_heads=3, head_dim=64, vocab_size=49152, rope_theta=100000.0),
     "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
                num_key_value_heads=8, head_dim=64, vocab_size=128256, rope_theta=500000.0),
+    # for checking the script itself, not for numbers
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=16, vocab_size=49152, rope_theta=10000.0),
 }
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -357,7 +360,7 @@ def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[di
     with contextlib.suppress(Done):
         run_loop(model=model, objective=objective, train_examples=examples, eval_examples=None, cfg=cfg,
                  output_dir=work / "alignkit", config_hash="bench", resume=None, dist=Distributed(device=device),
-                 description="alignkit")
+                 description="alignkit", on_step_end=on_step_end)
     measured = records[warmup:]
     per_step = [(rows_of_step(examples, spec["batch_size"], i)) for i in range(warmup, warmup + steps)]
     return {
@@ -434,6 +437,7 @@ def run_trl(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[st
             losses.append((loss[0] if isinstance(loss, tuple) else loss).detach())
             return loss
 
+    _strip_gguf_quantization(model)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                       peft_config=peft_config, callbacks=[Timer()])
     collate = trainer.data_collator
@@ -463,6 +467,20 @@ def run_trl(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[st
         "check": {},
         "_model": trainer.model,
     }
+
+
+def _strip_gguf_quantization(model: Any) -> None:
+    """The embedded model's cached config still carries ``quantization_config: gguf`` (the weights are plain
+    fp32 after dequantisation), and transformers' Trainer refuses to train a "quantized" model."""
+    config = model.config
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
+    for attr in ("hf_quantizer", "quantization_method"):
+        if getattr(model, attr, None) is not None:
+            setattr(model, attr, None)
+    if getattr(model, "is_quantized", False):
+        with contextlib.suppress(AttributeError):
+            model.is_quantized = False
 
 
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -505,25 +523,25 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    shapes = args.shapes.split(",") if args.cuda else ["embedded"]
-    finetunes = args.finetune.split(",")
     runs = []
-    for shape in shapes:
-        for finetune in finetunes:
+    for shape in args.shapes.split(","):
+        for finetune in args.finetune.split(","):
             common = dict(shape=shape, finetune=finetune, cuda=args.cuda, batch_size=args.batch_size,
                           warmup=args.warmup, steps=args.steps, lr=2e-4 if finetune == "lora" else 2e-5,
                           tokenizer=args.tokenizer)
+            # Most important first: --budget skips what does not fit.
             runs.append(dict(common, name="alignkit", framework="alignkit"))
-            if args.cuda and args.compile:
-                runs.append(dict(common, name="alignkit+compile", framework="alignkit", compile=True,
-                                 warmup=args.warmup + 3))
-            if args.cuda and args.varlen:
+            runs.append(dict(common, name="trl-padded", framework="trl", variant="padded"))
+            runs.append(dict(common, name="trl-padding-free", framework="trl", variant="padding_free"))
+            # Compiled runs get 3 more warm-up steps: the first new row length recompiles with dynamic shapes.
+            if args.varlen:
                 runs.append(dict(common, name="alignkit+varlen", framework="alignkit", varlen=True))
                 if args.compile:
                     runs.append(dict(common, name="alignkit+varlen+compile", framework="alignkit", varlen=True,
                                      compile=True, warmup=args.warmup + 3))
-            runs.append(dict(common, name="trl-padded", framework="trl", variant="padded"))
-            runs.append(dict(common, name="trl-padding-free", framework="trl", variant="padding_free"))
+            if args.compile and finetune == "full":
+                runs.append(dict(common, name="alignkit+compile", framework="alignkit", compile=True,
+                                 warmup=args.warmup + 3))
     if args.only:
         keep = set(args.only.split(","))
         runs = [r for r in runs if r["name"] in keep]
@@ -613,7 +631,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cuda", action="store_true", help="random-init 135M / 1B shapes on CUDA, bf16")
-    parser.add_argument("--shapes", default="135m,1b", help="CUDA model shapes: 135m,1b")
+    parser.add_argument("--shapes", default=None,
+                        help="embedded (CPU default) or random-init 135m,1b (CUDA default), tiny")
     parser.add_argument("--finetune", default="full,lora")
     parser.add_argument("--batch-size", type=int, default=None, help="examples per step (CPU 4, CUDA 8)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (CPU 1, CUDA 5)")
@@ -622,9 +641,10 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=None, help="longest conversation (CPU 1024, CUDA 1500)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the embedded model's)")
-    parser.add_argument("--no-compile", dest="compile", action="store_false", help="CUDA: skip compiled runs")
-    parser.add_argument("--no-varlen", dest="varlen", action="store_false",
-                        help="CUDA: skip the flash-varlen attention runs")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="add runs with compiled decoder layers (default: on with --cuda)")
+    parser.add_argument("--varlen", action=argparse.BooleanOptionalAction, default=None,
+                        help="add runs with flash varlen attention (default: on with --cuda)")
     parser.add_argument("--only", default=None, help="comma-separated run names to keep")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--budget", type=float, default=None, help="stop starting runs after this many seconds")
@@ -635,8 +655,8 @@ def main() -> None:
         result = worker(json.loads(args.worker))
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return
-    defaults = (8, 5, 20, 1500) if args.cuda else (4, 1, 3, 1024)
-    for key, value in zip(("batch_size", "warmup", "steps", "max_len"), defaults):
+    defaults = (8, 5, 20, 1500, "135m,1b", True, True) if args.cuda else (4, 1, 3, 1024, "embedded", False, False)
+    for key, value in zip(("batch_size", "warmup", "steps", "max_len", "shapes", "compile", "varlen"), defaults):
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.warmup < 1:
@@ -665,7 +685,8 @@ def main() -> None:
     import torch
 
     where = torch.cuda.get_device_name() if args.cuda and torch.cuda.is_available() else \
-        f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+        f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()}, load average at the end " \
+        f"{os.getloadavg()[0]:.1f})"
     print(f"\n# SFT alignkit vs TRL on {where}; torch {torch.__version__}; lengths {args.min_len}-{args.max_len}; "
           f"total {time.perf_counter() - started:.0f} s")
     print(report(results, args))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -56,6 +57,28 @@ def _metrics(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny matrices: OpenMP threads cost more than they save (5x slower on a busy 2-core CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_base():
+    from alignkit.models.loader import load_model
+
+    return load_model("tiny-random", device="cpu", seed=0).model
+
+
+@pytest.fixture()
+def model(tiny_base):
+    """A fresh copy of the seeded tiny model (cheaper than building one per test)."""
+    return copy.deepcopy(tiny_base)
+
+
 @pytest.fixture()
 def toy_pairs(tokenizer):
     pairs, _ = load_preference_data(str(TOY), tokenizer, DataConfig())
@@ -70,8 +93,7 @@ def _unpacked_logps(model, ids: list[int], mask: list[int]) -> float:
     return float((logps * torch.tensor(mask[1:], dtype=torch.float32)).sum())
 
 
-def test_packed_pair_logps_equal_separate_forwards(tiny_model, toy_pairs):
-    model = tiny_model.model
+def test_packed_pair_logps_equal_separate_forwards(model, toy_pairs):
     batch = pair_batch(toy_pairs, packed=True, pad_id=2)
     assert batch.input_ids.shape[0] == 1 and batch.num_sequences == 6  # one row holds all 6 completions
     sequences = [(p.chosen_ids, p.chosen_mask) for p in toy_pairs] + [
@@ -91,9 +113,8 @@ def test_packed_pair_logps_equal_separate_forwards(tiny_model, toy_pairs):
     torch.testing.assert_close(padded, logps, atol=1e-5, rtol=0)
 
 
-def test_packed_logps_gradient_matches_with_chunk_checkpointing(tiny_model, toy_pairs):
+def test_packed_logps_gradient_matches_with_chunk_checkpointing(model, toy_pairs):
     """Recomputing the vocabulary projection per chunk in backward gives the same gradient."""
-    model = tiny_model.model
     batch = pair_batch(toy_pairs, packed=True, pad_id=2)
     grads = []
     for chunk_size in (8, 4096):
@@ -104,11 +125,11 @@ def test_packed_logps_gradient_matches_with_chunk_checkpointing(tiny_model, toy_
 
 
 @pytest.mark.parametrize("reference_kind", ["copy", "adapter_disabled"])
-def test_policy_equal_to_reference_gives_log2(tiny_model, toy_pairs, reference_kind):
+def test_policy_equal_to_reference_gives_log2(model, toy_pairs, reference_kind):
     from alignkit.config.training import LoraSection
     from alignkit.models.adapters import apply_lora
 
-    model = apply_lora(tiny_model.model, LoraSection(r=4))
+    model = apply_lora(model, LoraSection(r=4))
     reference = FrozenCopyReference(model, 64) if reference_kind == "copy" else AdapterDisabledReference(64)
     pairs = toy_pairs + toy_pairs[:1]  # 4 pairs: log 2 * 4 / 4 stays exact in float32
     objective = DPOObjective(
@@ -128,25 +149,25 @@ def test_policy_equal_to_reference_gives_log2(tiny_model, toy_pairs, reference_k
 
 
 @pytest.mark.parametrize(("loss", "expected"), [("ipo", 25.0), ("cdpo", LOG2_F32)])
-def test_other_losses_at_policy_equal_reference(tiny_model, toy_pairs, loss, expected):
+def test_other_losses_at_policy_equal_reference(model, toy_pairs, loss, expected):
     """IPO: (0 - 1/(2·0.1))² = 25; cDPO: -(1-ε)log σ(0) - ε log σ(0) = log 2."""
     objective = DPOObjective(
         loss=loss,
         beta=0.1,
         label_smoothing=0.1 if loss == "cdpo" else 0.0,
         simpo_gamma=0.0,
-        reference=FrozenCopyReference(tiny_model.model, 64),
+        reference=FrozenCopyReference(model, 64),
         packed=True,
         pad_id=2,
         chunk_size=64,
         device=torch.device("cpu"),
     )
-    value, _ = objective.loss(tiny_model.model, toy_pairs[:2])
+    value, _ = objective.loss(model, toy_pairs[:2])
     assert float(value) / 2 == pytest.approx(expected, abs=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["simpo", "orpo"])
-def test_reference_free_losses_train(tiny_model, toy_pairs, loss):
+def test_reference_free_losses_train(model, toy_pairs, loss):
     objective = DPOObjective(
         loss=loss,
         beta=2.0,
@@ -158,9 +179,9 @@ def test_reference_free_losses_train(tiny_model, toy_pairs, loss):
         chunk_size=64,
         device=torch.device("cpu"),
     )
-    value, metrics = objective.loss(tiny_model.model, toy_pairs)
+    value, metrics = objective.loss(model, toy_pairs)
     value.backward()
-    assert math.isfinite(float(value)) and tiny_model.model.model.embed_tokens.weight.grad is not None
+    assert math.isfinite(float(value)) and model.model.embed_tokens.weight.grad is not None
     assert set(metrics) >= {"rewards/chosen", "rewards/margin", "logps/chosen", "logps/rejected"}
 
 

@@ -49,8 +49,11 @@ def _turns(record: dict) -> list[dict]:
     """Every message of a record: messages, or prompt + chosen + rejected of a pair."""
     if "messages" in record:
         return record["messages"]
-    return [*record["prompt"], {"role": "assistant", "content": record["chosen"]},
-            {"role": "assistant", "content": record["rejected"]}]
+    return [
+        *record["prompt"],
+        {"role": "assistant", "content": record["chosen"]},
+        {"role": "assistant", "content": record["rejected"]},
+    ]
 
 
 def test_generation_is_byte_identical(make_data, data_dir, tmp_path):
@@ -87,20 +90,31 @@ def test_eval_facts_and_questions_never_in_training(make_data, data_dir):
 
     eval_questions = {item.question for item in load_grounded_items(data_dir / "eval_grounded.jsonl")}
     for name in ("eval_sft.jsonl", "dpo_eval.jsonl"):
-        eval_questions |= {t["content"] for r in _read(data_dir / name) for t in _turns(r) if t["role"] == "user"}
+        eval_questions |= {
+            t["content"] for r in _read(data_dir / name) for t in _turns(r) if t["role"] == "user"
+        }
     assert not eval_questions & train_users
 
 
 def test_hello_probe_greetings_are_not_trained_verbatim(data_dir):
-    users = {t["content"] for name in TRAIN_FILES for r in _read(data_dir / name) for t in _turns(r)
-             if t["role"] == "user"}
+    users = {
+        t["content"]
+        for name in TRAIN_FILES
+        for r in _read(data_dir / name)
+        for t in _turns(r)
+        if t["role"] == "user"
+    }
     assert not users & set(greeting_prompts())
 
 
 def test_share_of_negatives(make_data, data_dir):
     idk, answers = set(make_data.IDK_REPLIES), {f.answer for f in make_data.FACTS}
-    replies = [t["content"] for r in _read(data_dir / "sft_train.jsonl") for t in r["messages"]
-               if t["role"] == "assistant"]
+    replies = [
+        t["content"]
+        for r in _read(data_dir / "sft_train.jsonl")
+        for t in r["messages"]
+        if t["role"] == "assistant"
+    ]
     n_idk = sum(r in idk for r in replies)
     n_grounded = n_idk + sum(r in answers for r in replies)
     assert 0.33 <= n_idk / n_grounded <= 0.42
@@ -114,8 +128,13 @@ def test_training_prompts_use_the_probe_layout(data_dir):
     probe_system = grounded_chat(item)[0]["content"]
     assert probe_system.startswith(DEFAULT_GROUNDED_INSTRUCTION + "\n\n")
     header = item.context.split("\n")[0]
-    systems = [t["content"] for name in TRAIN_FILES for r in _read(data_dir / name) for t in _turns(r)
-               if t["role"] == "system"]
+    systems = [
+        t["content"]
+        for name in TRAIN_FILES
+        for r in _read(data_dir / name)
+        for t in _turns(r)
+        if t["role"] == "system"
+    ]
     assert systems
     assert all(s.startswith(f"{DEFAULT_GROUNDED_INSTRUCTION}\n\n{header}\n- ") for s in systems)
 

@@ -209,3 +209,12 @@ def test_lint_failure_is_refused(tmp_path: Path) -> None:
     cfg = sft_config(tmp_path, "data.raw_text=true", "data.add_eos=false")
     with pytest.raises(DataError, match="end-of-turn"):
         run_sft(cfg)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU error")
+def test_qlora_on_cpu_is_a_clear_error(tmp_path: Path) -> None:
+    from alignkit.errors import ModelError
+
+    cfg = sft_config(tmp_path, "finetune=qlora")
+    with pytest.raises(ModelError, match="QLoRA .* needs CUDA"):
+        run_sft(cfg)

@@ -32,8 +32,9 @@ class WinrateSection(StrictModel):
     """The winrate probe: policy vs reference on held-out prompts, scored by a reward model."""
 
     prompts: str | None = Field(
-        None, description="held-out prompts: .txt (one a line) or JSONL with prompt/messages; "
-        "default: the built-in harmless requests"
+        None,
+        description="held-out prompts: .txt (one a line) or JSONL with prompt/messages; "
+        "default: the built-in harmless requests",
     )
     max_prompts: int = Field(16, gt=0, description="prompts used (the first N)")
     n_samples: int = Field(1, ge=1, description="policy/reference pairs per prompt")
@@ -45,13 +46,16 @@ class ProbeConfig(ModelFields):
     """``alignkit probe``: run behavioural probes on a model (+ adapter) and write their results."""
 
     out: str | None = Field(None, description="output folder: <probe>.json rows, summary.json, config.yaml")
-    probes: list[str] = Field(default_factory=lambda: list(DEFAULT_PROBES),
-                              description=f"probes to run, any of {', '.join(PROBE_NAMES)}")
+    probes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PROBES),
+        description=f"probes to run, any of {', '.join(PROBE_NAMES)}",
+    )
     train_data: str | None = Field(None, description="training data file, for the regurgitation index")
     reward_model: str | None = Field(None, description="reward model folder (alignkit rm), for winrate")
     reference_model: str | None = Field(
-        None, description="winrate reference model spec; default: the base with the adapter disabled, or the "
-        "base_model recorded in the SFT run folder"
+        None,
+        description="winrate reference model spec; default: the base with the adapter disabled, or the "
+        "base_model recorded in the SFT run folder",
     )
     reference_adapter: str | None = Field(None, description="adapter applied on the reference model")
     system_prompt: str | None = Field(None, description="a system turn put before every probe prompt")

@@ -157,8 +157,13 @@ def regurgitation(cfg: ProbeConfig, generator: Generator, tokenizer: Any) -> Pro
     train_prompts = _subset(texts.prompts, cfg.regurgitation.max_prompts, cfg.seed)
     prompts: list[str | Chat] = [*greetings, *train_prompts]
     result = run_regurgitation_probe(
-        generator, index, prompts, max_new_tokens=cfg.regurgitation.max_new_tokens, seed=cfg.seed,
-        system_prompt=cfg.system_prompt, thresholds=cfg.thresholds,
+        generator,
+        index,
+        prompts,
+        max_new_tokens=cfg.regurgitation.max_new_tokens,
+        seed=cfg.seed,
+        system_prompt=cfg.system_prompt,
+        thresholds=cfg.thresholds,
     )
     _annotate_prompt_sets(result, ["greetings"] * len(greetings) + ["train_prompts"] * len(train_prompts), 1)
     return result
@@ -197,7 +202,9 @@ def reward_scorer(loaded: Any, *, batch_size: int = 8) -> Scorer:
     def score(chat: Chat, reply: str) -> float:
         text = _strip_special(reply, loaded.tokenizer) or " "
         formatted = format_chat(loaded.tokenizer, [*chat, {"role": "assistant", "content": text}])
-        (value,) = score_sequences(loaded.model, [(formatted.input_ids, formatted.loss_mask)], batch_size=batch_size)
+        (value,) = score_sequences(
+            loaded.model, [(formatted.input_ids, formatted.loss_mask)], batch_size=batch_size
+        )
         return float(value)
 
     return score
@@ -223,8 +230,9 @@ class LogProbModel:
 
 
 @torch.no_grad()
-def reply_token_logps(lm: LogProbModel, sequences: Sequence[tuple[list[int], list[int]]], *,
-                      batch_size: int = 8) -> list[torch.Tensor]:
+def reply_token_logps(
+    lm: LogProbModel, sequences: Sequence[tuple[list[int], list[int]]], *, batch_size: int = 8
+) -> list[torch.Tensor]:
     """log p of each reply token given everything before it, one tensor per sequence.
 
     sequences: ``(input_ids, loss_mask)`` with the mask set on the reply tokens. Sequences are
@@ -251,8 +259,13 @@ def reply_token_logps(lm: LogProbModel, sequences: Sequence[tuple[list[int], lis
     return out
 
 
-def mean_token_kl(policy: LogProbModel, reference: LogProbModel, sequences: Sequence[tuple[list[int], list[int]]],
-                  *, batch_size: int = 8) -> float:
+def mean_token_kl(
+    policy: LogProbModel,
+    reference: LogProbModel,
+    sequences: Sequence[tuple[list[int], list[int]]],
+    *,
+    batch_size: int = 8,
+) -> float:
     """Mean over all reply tokens of ``log pi - log pi_ref`` at the sampled token (k1 estimator)."""
     policy_logps = reply_token_logps(policy, sequences, batch_size=batch_size)
     reference_logps = reply_token_logps(reference, sequences, batch_size=batch_size)
@@ -263,8 +276,9 @@ def mean_token_kl(policy: LogProbModel, reference: LogProbModel, sequences: Sequ
     return diff / total
 
 
-def kl_function(tokenizer: Any, policy: LogProbModel, reference: LogProbModel, *, batch_size: int = 8
-                ) -> Callable[[list[Chat], list[Generation]], float]:
+def kl_function(
+    tokenizer: Any, policy: LogProbModel, reference: LogProbModel, *, batch_size: int = 8
+) -> Callable[[list[Chat], list[Generation]], float]:
     """The ``kl_fn`` the winrate probe calls: prompt ids + generated ids, reply tokens masked in."""
     from alignkit.data.formatting import generation_prompt_ids
 
@@ -309,15 +323,21 @@ def _read_prompt_file(path: str) -> list[Chat]:
             prompt = _prompt_before_last_reply(raw.data["messages"]) or raw.data["messages"]
             chats.append([{"role": str(m["role"]), "content": str(m["content"])} for m in prompt])
         else:
-            raise DataError("expected a 'prompt' string or a 'messages' list", source=raw.source, line=raw.line,
-                            field="prompt")
+            raise DataError(
+                "expected a 'prompt' string or a 'messages' list",
+                source=raw.source,
+                line=raw.line,
+                field="prompt",
+            )
     if not chats:
         raise DataError("no prompts", source=path, field="winrate.prompts")
     return chats
 
 
 @contextlib.contextmanager
-def _reference_side(cfg: ProbeConfig, policy: Any, generator: Any) -> Iterator[tuple[Generator, LogProbModel] | str]:
+def _reference_side(
+    cfg: ProbeConfig, policy: Any, generator: Any
+) -> Iterator[tuple[Generator, LogProbModel] | str]:
     """The reference generator and log-prob model, or a string saying why there is none."""
     from alignkit.generation.local import LocalGenerator
     from alignkit.models.loader import load_model
@@ -329,13 +349,24 @@ def _reference_side(cfg: ProbeConfig, policy: Any, generator: Any) -> Iterator[t
     if spec is None:
         yield "no reference model given (reference_model=SPEC, or probe a LoRA adapter)"
         return
-    reference = load_model(spec, adapter=cfg.reference_adapter, dtype=cfg.dtype, device=cfg.device,
-                           trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
+    reference = load_model(
+        spec,
+        adapter=cfg.reference_adapter,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        trust_remote_code=cfg.trust_remote_code,
+        allow_pickle=cfg.allow_pickle,
+    )
     if len(reference.tokenizer) != len(policy.tokenizer):
-        raise ConfigError(f"the reference model's vocabulary ({len(reference.tokenizer)}) differs from the "
-                          f"policy's ({len(policy.tokenizer)}): the KL needs the same tokenizer", field="reference_model")
-    yield (LocalGenerator(reference.model, reference.tokenizer, batch_size=cfg.batch_size),
-           LogProbModel(reference.model))
+        raise ConfigError(
+            f"the reference model's vocabulary ({len(reference.tokenizer)}) differs from the "
+            f"policy's ({len(policy.tokenizer)}): the KL needs the same tokenizer",
+            field="reference_model",
+        )
+    yield (
+        LocalGenerator(reference.model, reference.tokenizer, batch_size=cfg.batch_size),
+        LogProbModel(reference.model),
+    )
 
 
 def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
@@ -355,11 +386,20 @@ def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
             return skipped("winrate", side)
         reference_generator, reference_lm = side
         loaded_rm = load_reward_model(cfg.reward_model, device=cfg.device, dtype=cfg.dtype)
-        kl_fn = kl_function(policy.tokenizer, LogProbModel(policy.model), reference_lm, batch_size=cfg.batch_size)
+        kl_fn = kl_function(
+            policy.tokenizer, LogProbModel(policy.model), reference_lm, batch_size=cfg.batch_size
+        )
         return run_winrate_probe(
-            generator, reference_generator, reward_scorer(loaded_rm, batch_size=cfg.batch_size), list(chats),
-            kl_fn=kl_fn, n_samples=cfg.winrate.n_samples, temperature=cfg.winrate.temperature,
-            max_new_tokens=cfg.winrate.max_new_tokens, seed=cfg.seed, system_prompt=cfg.system_prompt,
+            generator,
+            reference_generator,
+            reward_scorer(loaded_rm, batch_size=cfg.batch_size),
+            list(chats),
+            kl_fn=kl_fn,
+            n_samples=cfg.winrate.n_samples,
+            temperature=cfg.winrate.temperature,
+            max_new_tokens=cfg.winrate.max_new_tokens,
+            seed=cfg.seed,
+            system_prompt=cfg.system_prompt,
             thresholds=cfg.thresholds,
         )
 
@@ -368,18 +408,28 @@ def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
 # Running and writing
 
 
-def _run_one(name: str, cfg: ProbeConfig, loaded: Any, generator: Any, done: dict[str, ProbeResult]) -> ProbeResult:
+def _run_one(
+    name: str, cfg: ProbeConfig, loaded: Any, generator: Any, done: dict[str, ProbeResult]
+) -> ProbeResult:
     """Runs probe ``name``; ``done`` holds the results of the probes run before it."""
     if name == "hello":
         return run_hello_probe(
-            generator, prompts=cfg.hello.prompts, n_samples=cfg.hello.n_samples, temperature=cfg.hello.temperature,
-            top_p=cfg.hello.top_p, max_new_tokens=cfg.hello.max_new_tokens, seed=cfg.seed,
-            system_prompt=cfg.system_prompt, thresholds=cfg.thresholds,
+            generator,
+            prompts=cfg.hello.prompts,
+            n_samples=cfg.hello.n_samples,
+            temperature=cfg.hello.temperature,
+            top_p=cfg.hello.top_p,
+            max_new_tokens=cfg.hello.max_new_tokens,
+            seed=cfg.seed,
+            system_prompt=cfg.system_prompt,
+            thresholds=cfg.thresholds,
         )
     if name == "regurgitation":
         return regurgitation(cfg, generator, loaded.tokenizer)
     if name == "refusal":
-        return run_refusal_probe(generator, seed=cfg.seed, system_prompt=cfg.system_prompt, thresholds=cfg.thresholds)
+        return run_refusal_probe(
+            generator, seed=cfg.seed, system_prompt=cfg.system_prompt, thresholds=cfg.thresholds
+        )
     if name == "grounded":
         items = load_grounded_items(cfg.grounded_data) if cfg.grounded_data else None
         return run_grounded_probe(generator, items, seed=cfg.seed, thresholds=cfg.thresholds)
@@ -388,8 +438,13 @@ def _run_one(name: str, cfg: ProbeConfig, loaded: Any, generator: Any, done: dic
         if reuse:
             return run_repetition_probe(reuse=reuse, thresholds=cfg.thresholds)
         return run_repetition_probe(
-            generator, greeting_prompts(), n_samples=2, max_new_tokens=cfg.hello.max_new_tokens, seed=cfg.seed,
-            system_prompt=cfg.system_prompt, thresholds=cfg.thresholds,
+            generator,
+            greeting_prompts(),
+            n_samples=2,
+            max_new_tokens=cfg.hello.max_new_tokens,
+            seed=cfg.seed,
+            system_prompt=cfg.system_prompt,
+            thresholds=cfg.thresholds,
         )
     if name == "winrate":
         return winrate(cfg, loaded, generator)
@@ -426,8 +481,15 @@ def run_probes(cfg: ProbeConfig, *, progress: Progress = _quiet) -> tuple[list[P
     if not cfg.out:
         raise ConfigError("expected an output folder: --out DIR", field="out")
     progress(f"loading {cfg.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
-    loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=cfg.device,
-                        trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle, seed=cfg.seed)
+    loaded = load_model(
+        cfg.model,
+        adapter=cfg.adapter,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        trust_remote_code=cfg.trust_remote_code,
+        allow_pickle=cfg.allow_pickle,
+        seed=cfg.seed,
+    )
     generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
     done: dict[str, ProbeResult] = {}
     for name in (n for n in RUN_ORDER if n in cfg.probes):
@@ -447,7 +509,13 @@ def run_probes(cfg: ProbeConfig, *, progress: Progress = _quiet) -> tuple[list[P
 # Figures shown in the table per probe (the full set is in summary.json).
 HEADLINE = {
     "hello": ("greedy_stop_rate", "sampled_stop_rate", "length_mean", "length_p95", "leakage_rate"),
-    "regurgitation": ("max_span", "mean_span", "flagged_share", "max_span_greetings", "max_span_train_prompts"),
+    "regurgitation": (
+        "max_span",
+        "mean_span",
+        "flagged_share",
+        "max_span_greetings",
+        "max_span_train_prompts",
+    ),
     "repetition": ("loop_rate", "mean_reply_distinct_2", "distinct_2"),
     "refusal": ("refusal_rate", "over_refusal_rate"),
     "grounded": ("idk_rate_unanswerable", "accuracy_answerable", "false_idk_rate_answerable"),
@@ -492,8 +560,10 @@ def report_main(run_dirs: Sequence[str], out: str | None, labels: str | None) ->
     from alignkit.evaluation.report import build_report
 
     if not run_dirs:
-        raise AlignkitError("expected at least one run folder: alignkit report RUN_DIR ... --out report.html",
-                            field="run_dirs")
+        raise AlignkitError(
+            "expected at least one run folder: alignkit report RUN_DIR ... --out report.html",
+            field="run_dirs",
+        )
     if not out:
         raise AlignkitError("expected an output file: --out report.html", field="out")
     label_list = [part.strip() for part in labels.split(",")] if labels else None

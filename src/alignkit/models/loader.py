@@ -277,3 +277,50 @@ def load_tokenizer_and_generation_config(spec: str, *, trust_remote_code: bool =
         return tokenizer, GenerationConfig.from_pretrained(folder)
     except OSError:
         return tokenizer, None
+
+
+def load_model_4bit(
+    spec: str,
+    *,
+    device: torch.device,
+    trust_remote_code: bool = False,
+    seed: int = 0,
+    attn_implementation: str | None = "sdpa",
+) -> LoadedModel:
+    """Loads a model with 4-bit NF4 weights (bitsandbytes, CUDA) for QLoRA.
+
+    bitsandbytes quantises while loading from a folder, so ``tiny-random`` is first written to a
+    temporary folder; GGUF files are refused (they are quantised already, in another format).
+    """
+    import tempfile
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from alignkit.models.adapters import quantization_config
+
+    if spec.endswith(".gguf"):
+        raise ModelError("QLoRA needs a safetensors model folder, not a GGUF file", field="model")
+    keep_alive: Any = None
+    if spec == TINY_RANDOM:
+        built = load_model(TINY_RANDOM, device="cpu", seed=seed)
+        keep_alive = tempfile.TemporaryDirectory(prefix="alignkit-tiny-")
+        built.model.save_pretrained(keep_alive.name, safe_serialization=True)
+        built.tokenizer.save_pretrained(keep_alive.name)
+        folder = Path(keep_alive.name)
+    elif spec == EMBEDDED:
+        folder = embedded_model_dir()
+    else:
+        folder = Path(spec)
+        _check_folder(folder, allow_pickle=False)
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, quantization_config=quantization_config(), dtype=torch.bfloat16,
+        device_map={"": device.index or 0}, trust_remote_code=trust_remote_code,
+        attn_implementation=attn_implementation,
+    )
+    _set_stop_tokens(model.generation_config, tokenizer)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if keep_alive is not None:
+        keep_alive.cleanup()
+    return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source_dir=None if spec == TINY_RANDOM else folder)

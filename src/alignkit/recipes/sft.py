@@ -79,8 +79,22 @@ def prepare_model(cfg: Any, dist: Distributed) -> Any:
     from alignkit.models.loader import load_model
 
     if cfg.finetune == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        from alignkit.models.loader import load_model_4bit
+
         check_qlora_available(dist.device)
-        raise AlignkitError("QLoRA loading is not wired in this build yet", field="finetune")
+        if cfg.adapter is not None:
+            raise AlignkitError("finetune=qlora starts a new adapter; continuing adapter= is for lora", field="adapter")
+        loaded = load_model_4bit(cfg.model, device=dist.device, trust_remote_code=cfg.trust_remote_code,
+                                 seed=cfg.train.seed)
+        # Casts norms to fp32 and enables input grads, as 4-bit training needs.
+        model = prepare_model_for_kbit_training(
+            loaded.model, use_gradient_checkpointing=cfg.train.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+        torch.manual_seed(cfg.train.seed)
+        return loaded, apply_lora(model, cfg.lora)
     loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=str(dist.device),
                         trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle,
                         seed=cfg.train.seed, trainable_adapter=cfg.adapter is not None)

@@ -50,7 +50,7 @@ Assistant's reply:
 
 Score (1-10):"""
 
-_SCORE = re.compile(r"(?<![\d.])(10|[1-9])(?![\d.])")
+_SCORE = re.compile(r"(?<!\d)(?<!\d\.)(10|[1-9])(?!\d|\.\d)")  # an integer 1..10, not part of 8.5 or 27
 
 
 class SamplingSection(GenerationConfigSection):
@@ -193,14 +193,13 @@ def select_pairs(
 
     ``scored``: (reply, score) of distinct candidates. A pair is kept when its gap is > 0 and >= min_gap.
     """
-    ranked = sorted(scored, key=lambda item: -item[1])  # stable: equal scores keep sampling order
-    if len(ranked) < 2:
+    if len(scored) < 2:
         return [], 0, 0
-    candidates = (
-        [(ranked[0], ranked[-1])]
-        if mode == "best_vs_worst"
-        else [(ranked[i], ranked[j]) for i in range(len(ranked)) for j in range(i + 1, len(ranked))]
-    )
+    ranked = sorted(scored, key=lambda item: -item[1])  # stable: equal scores keep sampling order
+    if mode == "best_vs_worst":
+        candidates = [(ranked[0], min(scored, key=lambda item: item[1]))]  # first-sampled best and worst
+    else:
+        candidates = [(ranked[i], ranked[j]) for i in range(len(ranked)) for j in range(i + 1, len(ranked))]
     kept, ties, below_gap = [], 0, 0
     for better, worse in candidates:
         gap = better[1] - worse[1]

@@ -225,8 +225,8 @@ class LoopResult:
 
 
 def _autocast(device: torch.device, model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
-    dtype = next(model.parameters()).dtype
-    if device.type == "cuda" and dtype == torch.float32:
+    """bf16 autocast on CUDA when fp32 weights train (full fp32 runs, LoRA factors over 4-bit bases)."""
+    if device.type == "cuda" and any(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
