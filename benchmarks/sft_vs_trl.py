@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -129,7 +130,7 @@ def make_conversations(num: int, *, min_len: int, max_len: int, seed: int, token
 def _split(rng: random.Random, total: int, parts: int) -> list[int]:
     cuts = sorted(rng.uniform(0, 1) for _ in range(parts - 1))
     bounds = [0.0, *cuts, 1.0]
-    return [max(4, int(total * (b - a))) for a, b in zip(bounds, bounds[1:])]
+    return [max(4, int(total * (b - a))) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def build_dataset(args: argparse.Namespace, work: Path) -> Path:
@@ -247,11 +248,41 @@ def _lora_section() -> Any:
     return LoraSection()  # r=16, alpha=32, dropout 0, all-linear (the alignkit defaults)
 
 
+def _apply_lora_checked(model: Any, apply_lora: Any) -> tuple[Any, str | None]:
+    """alignkit's ``apply_lora``; if it wraps fewer linear layers than ``LoraSection`` asks for (all-linear
+    by default), says so and rebuilds the adapter with PEFT's ``LoraConfig`` from the same section, so both
+    frameworks train the same adapter (TRL gets that config)."""
+    import torch
+
+    linear = sum(1 for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name != "lm_head")
+    lora = _lora_section()
+    peft_model = apply_lora(model, lora)
+    wrapped = sum(1 for _, m in peft_model.named_modules() if hasattr(m, "lora_A"))
+    if lora.target_modules != "all-linear" or wrapped == linear:
+        return peft_model, None
+    from peft import get_peft_model
+
+    base = peft_model.unload()
+    torch.manual_seed(0)
+    return get_peft_model(base, _peft_config(lora)), (
+        f"WARNING alignkit apply_lora wrapped {wrapped}/{linear} linear layers for target_modules=all-linear; "
+        "rebuilt with peft.LoraConfig from the same LoraSection")
+
+
+def _peft_config(lora: Any) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+                      use_dora=lora.use_dora, use_rslora=lora.use_rslora, task_type="CAUSAL_LM", bias="none")
+
+
 def _compile_layers(model: Any) -> None:
     from alignkit.models.forward import base_causal_lm
 
+    # One compiled region per decoder layer, shared by all layers ("regional compilation"); dynamic=True
+    # because every packed row has a new length.
     for layer in base_causal_lm(model).model.layers:
-        layer.compile()
+        layer.compile(dynamic=True)
 
 
 def install_varlen_attention(model: Any) -> str:
@@ -325,8 +356,11 @@ def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[di
     warmup, steps = spec["warmup"], spec["steps"]
     examples = [Example(input_ids=r["input_ids"], loss_mask=r["loss_mask"], source="bench", line=i + 1, index=i)
                 for i, r in enumerate(rows)]
-    cfg = TrainSection(max_steps=warmup + steps, batch_size=spec["batch_size"], lr=spec["lr"],
-                       schedule="constant", packing=True, seed=0, compile=spec.get("compile", False))
+    profiled = 5 if spec.get("profile") else 0  # extra steps after the timed ones, under the profiler
+    last = warmup + steps + profiled
+    cfg = TrainSection(max_steps=last, batch_size=spec["batch_size"], lr=spec["lr"],
+                       schedule="constant", packing=True, seed=0, compile=spec.get("compile", False),
+                       **({"loss_chunk_size": spec["loss_chunk"]} if spec.get("loss_chunk") else {}))
     objective = SFTObjective(packed=True, pad_id=tokenizer.pad_token_id or 0, chunk_size=cfg.loss_chunk_size,
                              device=device)
     notes = []
@@ -349,11 +383,20 @@ def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[di
     class Done(Exception):
         pass
 
+    profiler: Any = None
+
     def on_step_end(step: int, record: dict[str, Any]) -> None:
+        nonlocal profiler
         _sync(device)
         times.append(time.perf_counter())
         records.append(record)
-        if step >= warmup + steps:
+        if profiled and step == warmup + steps:
+            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                          torch.profiler.ProfilerActivity.CUDA])
+            profiler.__enter__()
+        if step >= last:
+            if profiler is not None:
+                profiler.__exit__(None, None, None)
             raise Done  # skips run_loop's final checkpoint (not part of a training step)
 
     base_mem = _reset_peak_memory(device)
@@ -361,21 +404,61 @@ def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[di
         run_loop(model=model, objective=objective, train_examples=examples, eval_examples=None, cfg=cfg,
                  output_dir=work / "alignkit", config_hash="bench", resume=None, dist=Distributed(device=device),
                  description="alignkit", on_step_end=on_step_end)
-    measured = records[warmup:]
+    measured = records[warmup : warmup + steps]
     per_step = [(rows_of_step(examples, spec["batch_size"], i)) for i in range(warmup, warmup + steps)]
     return {
-        "time_s": times[-1] - times[warmup - 1],
+        "time_s": times[warmup + steps - 1] - times[warmup - 1],
         "trained_tokens": sum(r["trained_tokens"] for r in measured),
         "real_tokens": sum(r["tokens"] for r in measured),
         "computed_tokens": sum(r["tokens"] for r in measured),
         "lengths": [n for step in per_step for n in step],
-        "losses": [r["loss"] for r in records],
+        "losses": [r["loss"] for r in records[: warmup + steps]],
         "self_reported_step_time_s": sorted(r["step_time_s"] for r in measured)[len(measured) // 2],
         "peak_mem_mb": _peak_memory(device),
         "base_mem_mb": base_mem,
         "notes": notes,
         "check": check,
+        **({"profile": _profile_summary(profiler, times[last - 1] - times[warmup + steps - 1], profiled)}
+           if profiler is not None else {}),
     }
+
+
+_KERNEL_KINDS = (
+    ("matmul", ("gemm", "nvjet", "cutlass", "xmma", "sm90_", "splitk")),
+    ("attention", ("flash", "fmha", "attention")),
+    ("optimizer", ("adam", "multi_tensor", "foreach")),
+    ("loss (log_softmax/nll)", ("softmax", "nll", "cross_entropy")),
+    ("triton (compiled)", ("triton",)),
+    ("copies/casts", ("copy", "cast", "convert")),
+)
+
+
+def _profile_summary(profiler: Any, wall_s: float, steps: int) -> str:
+    """GPU time per step by kernel kind, the GPU-idle share, and the top kernels."""
+    from torch.autograd import DeviceType
+
+    kernels = [e for e in profiler.key_averages() if e.device_type == DeviceType.CUDA]
+    busy = sum(e.self_device_time_total for e in kernels) / 1e6
+    by_kind: dict[str, float] = {}
+    for e in kernels:
+        name = e.key.lower()
+        kind = next((k for k, pats in _KERNEL_KINDS if any(p in name for p in pats)), "other")
+        by_kind[kind] = by_kind.get(kind, 0.0) + e.self_device_time_total / 1e6
+    lines = [f"profiled {steps} steps: {wall_s / steps * 1e3:.1f} ms/step wall (profiler on), GPU busy "
+             f"{busy / steps * 1e3:.1f} ms/step ({busy / wall_s:.0%})"]
+    lines += [f"  {k:<24} {v / steps * 1e3:7.1f} ms/step" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])]
+    cpu = {e.key: e for e in profiler.key_averages() if e.device_type != DeviceType.CUDA}
+    launches = sum(cpu[k].count for k in cpu if "LaunchKernel" in k or "cuLaunch" in k)
+    syncs = {k: cpu[k].count // steps for k in ("aten::_local_scalar_dense", "aten::nonzero", "cudaStreamSynchronize",
+                                                "cudaDeviceSynchronize", "cudaMemcpyAsync") if k in cpu}
+    lines.append(f"  kernel launches/step {launches // steps}; host syncs/step {syncs}")
+    lines.append("  top CPU ops (self): " + ", ".join(
+        f"{e.key} {e.self_cpu_time_total / steps / 1e3:.1f} ms" for e in
+        sorted(cpu.values(), key=lambda e: -e.self_cpu_time_total)[:8]))
+    lines.append("  top kernels:")
+    for e in sorted(kernels, key=lambda e: -e.self_device_time_total)[:14]:
+        lines.append(f"    {e.self_device_time_total / steps / 1e3:7.2f} ms/step x{e.count // steps:<4} {e.key[:90]}")
+    return "\n".join(lines)
 
 
 def rows_of_step(examples: list[Any], batch_size: int, step_index: int) -> list[int]:
@@ -388,7 +471,6 @@ def rows_of_step(examples: list[Any], batch_size: int, step_index: int) -> list[
 
 def run_trl(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[str, Any]], device: Any,
             work: Path) -> dict[str, Any]:
-    import torch
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
@@ -401,7 +483,7 @@ def run_trl(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[st
     ordered = [rows[i] for i in order]
     dataset = Dataset.from_dict({
         "input_ids": [r["input_ids"] for r in ordered],
-        "labels": [[t if m else -100 for t, m in zip(r["input_ids"], r["loss_mask"])] for r in ordered],
+        "labels": [[t if m else -100 for t, m in zip(r["input_ids"], r["loss_mask"], strict=True)] for r in ordered],
     })
     padding_free = spec["variant"] == "padding_free"
     cuda = device.type == "cuda"
@@ -412,13 +494,7 @@ def run_trl(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[st
         bf16=cuda, use_cpu=not cuda, padding_free=padding_free, max_length=None if padding_free else 8192,
         train_sampling_strategy="sequential", dataloader_num_workers=0, seed=0, disable_tqdm=True,
     )
-    peft_config = None
-    if spec["finetune"] == "lora":
-        from peft import LoraConfig
-
-        lora = _lora_section()
-        peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                 target_modules=lora.target_modules, task_type="CAUSAL_LM", bias="none")
+    peft_config = _peft_config(_lora_section()) if spec["finetune"] == "lora" else None
 
     times: list[float] = []
     counts: list[tuple[int, int, int]] = []
@@ -490,14 +566,17 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     device = torch.device("cuda" if spec["cuda"] else "cpu")
     rows = json.loads(Path(spec["data"]).read_text())
     model, tokenizer = _build_model(spec, device, spec.get("tokenizer"))
+    lora_note = None
     if spec["framework"] == "alignkit" and spec["finetune"] == "lora":
         from alignkit.models.adapters import apply_lora
 
         torch.manual_seed(0)
-        model = apply_lora(model, _lora_section())
+        model, lora_note = _apply_lora_checked(model, apply_lora)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         runner = run_alignkit if spec["framework"] == "alignkit" else run_trl
         result = runner(spec, model, tokenizer, rows, device, Path(tmp))
+    if lora_note:
+        result["notes"].insert(0, lora_note)
     trained_model = result.pop("_model", model)
     counts = _param_counts(trained_model)
     from alignkit.models.forward import base_causal_lm
@@ -525,26 +604,31 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 def plan_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
     runs = []
     for shape in args.shapes.split(","):
+        compiled = []
         for finetune in args.finetune.split(","):
             common = dict(shape=shape, finetune=finetune, cuda=args.cuda, batch_size=args.batch_size,
                           warmup=args.warmup, steps=args.steps, lr=2e-4 if finetune == "lora" else 2e-5,
-                          tokenizer=args.tokenizer)
-            # Most important first: --budget skips what does not fit.
+                          tokenizer=args.tokenizer, loss_chunk=args.loss_chunk, profile=args.profile)
+            # Most important first (compiled runs last): --budget skips what does not fit.
             runs.append(dict(common, name="alignkit", framework="alignkit"))
             runs.append(dict(common, name="trl-padded", framework="trl", variant="padded"))
             runs.append(dict(common, name="trl-padding-free", framework="trl", variant="padding_free"))
-            # Compiled runs get 3 more warm-up steps: the first new row length recompiles with dynamic shapes.
             if args.varlen:
                 runs.append(dict(common, name="alignkit+varlen", framework="alignkit", varlen=True))
                 if args.compile:
-                    runs.append(dict(common, name="alignkit+varlen+compile", framework="alignkit", varlen=True,
-                                     compile=True, warmup=args.warmup + 3))
+                    compiled.append(dict(common, name="alignkit+varlen+compile", framework="alignkit", varlen=True,
+                                         compile=True))
             if args.compile and finetune == "full":
-                runs.append(dict(common, name="alignkit+compile", framework="alignkit", compile=True,
-                                 warmup=args.warmup + 3))
+                compiled.append(dict(common, name="alignkit+compile", framework="alignkit", compile=True))
+        runs += compiled
     if args.only:
         keep = set(args.only.split(","))
         runs = [r for r in runs if r["name"] in keep]
+    for run in runs:
+        if run["framework"] == "alignkit" and args.loss_chunk:
+            run["name"] += f"+chunk{args.loss_chunk}"
+        if run["framework"] == "alignkit" and args.profile:
+            run["name"] += "+profile"
     return runs
 
 
@@ -576,6 +660,10 @@ def _fmt(value: float, digits: int = 0) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
 
 
+def _ratio(run: dict[str, Any], other: dict[str, Any] | None, key: str) -> str:
+    return "-" if other is None else f"{run[key] / other[key]:.2f}"
+
+
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -598,7 +686,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             mem = _fmt(r["peak_mem_mb"])
             if not args.cuda:
                 mem += f" (+{_fmt(r['peak_mem_mb'] - r['base_mem_mb'])})"
-            ratio = lambda other, key: "-" if other is None else f"{r[key] / other[key]:.2f}"  # noqa: E731
+            ratio = functools.partial(_ratio, r)
             line = (f"{r['name']:<24} {_fmt(r['trained_tok_s']):>13} {_fmt(r['real_tok_s']):>11} "
                     f"{r['step_time_s']:>7.3f} {mem:>22} {ratio(padded, 'trained_tok_s'):>9} "
                     f"{ratio(free, 'trained_tok_s'):>8} {ratio(padded, 'peak_mem_mb'):>9} "
@@ -635,7 +723,7 @@ def main() -> None:
                         help="embedded (CPU default) or random-init 135m,1b (CUDA default), tiny")
     parser.add_argument("--finetune", default="full,lora")
     parser.add_argument("--batch-size", type=int, default=None, help="examples per step (CPU 4, CUDA 8)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (CPU 1, CUDA 5)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (CPU 1, CUDA 8)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (CPU 3, CUDA 20)")
     parser.add_argument("--min-len", type=int, default=30)
     parser.add_argument("--max-len", type=int, default=None, help="longest conversation (CPU 1024, CUDA 1500)")
@@ -645,6 +733,9 @@ def main() -> None:
                         help="add runs with compiled decoder layers (default: on with --cuda)")
     parser.add_argument("--varlen", action=argparse.BooleanOptionalAction, default=None,
                         help="add runs with flash varlen attention (default: on with --cuda)")
+    parser.add_argument("--loss-chunk", type=int, default=None, help="alignkit train.loss_chunk_size (default 1024)")
+    parser.add_argument("--profile", action="store_true",
+                        help="alignkit runs: 5 more steps after the timed ones, under torch.profiler")
     parser.add_argument("--only", default=None, help="comma-separated run names to keep")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--budget", type=float, default=None, help="stop starting runs after this many seconds")
@@ -655,8 +746,8 @@ def main() -> None:
         result = worker(json.loads(args.worker))
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return
-    defaults = (8, 5, 20, 1500, "135m,1b", True, True) if args.cuda else (4, 1, 3, 1024, "embedded", False, False)
-    for key, value in zip(("batch_size", "warmup", "steps", "max_len", "shapes", "compile", "varlen"), defaults):
+    defaults = (8, 8, 20, 1500, "135m,1b", True, True) if args.cuda else (4, 1, 3, 1024, "embedded", False, False)
+    for key, value in zip(("batch_size", "warmup", "steps", "max_len", "shapes", "compile", "varlen"), defaults, strict=True):
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.warmup < 1:
@@ -677,7 +768,8 @@ def main() -> None:
             else:
                 print(f"[{spec['shape']} {spec['finetune']} {spec['name']}] {result['trained_tok_s']:,.0f} trained tok/s, "
                       f"{result['step_time_s']:.3f} s/step, peak {result['peak_mem_mb']:,.0f} MiB, "
-                      f"MFU {result['mfu']:.1%}, wall {result['wall_s']:.0f} s {' '.join(result['notes'])}", flush=True)
+                      f"MFU {result['mfu']:.1%}, trainable {result['params']['trainable']:,}, wall {result['wall_s']:.0f} s "
+                      f"{' '.join(result['notes'])}", flush=True)
             if args.json_out:
                 Path(args.json_out).write_text(json.dumps(results, indent=1))
     import platform
@@ -690,6 +782,9 @@ def main() -> None:
     print(f"\n# SFT alignkit vs TRL on {where}; torch {torch.__version__}; lengths {args.min_len}-{args.max_len}; "
           f"total {time.perf_counter() - started:.0f} s")
     print(report(results, args))
+    for r in results:
+        if r.get("profile"):
+            print(f"\n## profile: {r['shape']} {r['finetune']} {r['name']}\n{r['profile']}")
 
 
 if __name__ == "__main__":

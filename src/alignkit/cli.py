@@ -494,6 +494,8 @@ def dedup(
 
     def body() -> int:
         paths, overrides = split_args(args)
+        if len(paths) > 1:
+            raise AlignkitError(f"expected one data file, got {len(paths)}: {' '.join(paths)}", field="path")
         overrides += option_overrides(path=paths[0] if paths else None, field=field, rouge_l=rouge_l,
                                       minhash=minhash, exact=False if no_exact else None, out=out)
         cfg = resolve(DedupConfig, config, overrides, print_config)

@@ -31,11 +31,11 @@ def test_dpo_lora_raises_the_held_out_margin(tmp_path):
             f"output_dir={out}",
             "finetune=lora",
             "lora.r=8",
-            "train.max_steps=8",
+            "train.max_steps=6",
             "train.batch_size=4",
             "train.lr=1e-3",
             "train.schedule=constant",
-            "train.eval_every=8",
+            "train.eval_every=6",
             "beta=0.1",
         ],
     )

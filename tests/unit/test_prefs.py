@@ -154,3 +154,21 @@ def test_prefs_with_reward_model_judge(random_reward_model, tmp_path):
 
     records, _ = load_records(str(out), kind="preference")
     assert len(records) == len(rows)
+
+
+def test_cli_prefs_and_rm_print_config():
+    from typer.testing import CliRunner
+
+    from alignkit.cli import app
+
+    runner = CliRunner()
+    prefs = runner.invoke(
+        app, ["prefs", "--print-config", "--model", "tiny-random", "judge.kind=llm", "min_gap=2"]
+    )
+    assert prefs.exit_code == 0 and "kind: llm" in prefs.output and "temperature: 0.8" in prefs.output
+    rm = runner.invoke(app, ["rm", "--print-config", "center_rewards_coefficient=0.01", "finetune=full"])
+    assert rm.exit_code == 0 and "center_rewards_coefficient: 0.01" in rm.output
+    bad = runner.invoke(
+        app, ["prefs", "--model", "tiny-random", "prompts=p.txt", "out=o.jsonl", "pairs=best"]
+    )
+    assert bad.exit_code == 2 and "pairs" in bad.output

@@ -86,6 +86,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
+    # "system=You are: a bot" is text, not a YAML mapping; structures need explicit brackets.
+    if isinstance(value, dict | list) and not raw.lstrip().startswith(("{", "[")):
+        value = raw
     return key.split("."), value
 
 

@@ -24,7 +24,9 @@ class PromptDataSection(StrictModel):
         None, description="prompts: .txt (one a line) or JSONL/JSON/Parquet/CSV with prompt or messages"
     )
     eval: str | None = Field(None, description="held-out prompts (same formats) for reward-vs-KL evaluation")
-    eval_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="hold out this share of train when no eval file")
+    eval_fraction: float = Field(
+        0.0, ge=0.0, lt=1.0, description="hold out this share of train when no eval file"
+    )
     system: str | None = Field(None, description="a system message put before each plain prompt")
     max_prompt_length: int = Field(512, gt=0, description="prompts longer than this (tokens) are dropped")
     chat_template: str | None = Field(None, description="a Jinja chat template to use instead of the model's")
@@ -34,7 +36,8 @@ class RewardSection(StrictModel):
     """Where the scalar reward of a reply comes from."""
 
     kind: Literal["function", "reward_model", "llm"] = Field(
-        "function", description="function (import path) | reward_model (alignkit rm folder) | llm (1-10 judge)"
+        "function",
+        description="function (import path) | reward_model (alignkit rm folder) | llm (1-10 judge)",
     )
     function: str | None = Field(
         None,
@@ -44,15 +47,23 @@ class RewardSection(StrictModel):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="kind=function: keyword arguments")
     reward_model: str | None = Field(None, description="kind=reward_model: a folder from alignkit rm")
     judge_model: str | None = Field(None, description="kind=llm: a local model spec for the judge")
-    url: str | None = Field(None, description="kind=llm: an OpenAI-compatible base URL instead of a local model")
+    url: str | None = Field(
+        None, description="kind=llm: an OpenAI-compatible base URL instead of a local model"
+    )
     api_model: str | None = Field(None, description="kind=llm with url: the model name the endpoint serves")
-    api_key_env: str | None = Field(None, description="kind=llm with url: environment variable holding the key")
+    api_key_env: str | None = Field(
+        None, description="kind=llm with url: environment variable holding the key"
+    )
     prompt: str | None = Field(None, description="kind=llm: rating prompt with {conversation} and {response}")
     max_new_tokens: int = Field(8, gt=0, description="kind=llm: tokens the judge may answer with")
     batch_size: int = Field(8, gt=0, description="sequences per forward of a local reward model or judge")
-    unscored: float = Field(0.0, description="reward of a reply the source could not score (judge gave no number)")
+    unscored: float = Field(
+        0.0, description="reward of a reply the source could not score (judge gave no number)"
+    )
     stop_penalty: float = Field(
-        1.0, ge=0.0, description="subtracted from the reward of a reply cut at max_new_tokens without end-of-turn"
+        1.0,
+        ge=0.0,
+        description="subtracted from the reward of a reply cut at max_new_tokens without end-of-turn",
     )
 
 
@@ -60,9 +71,13 @@ class RolloutSection(StrictModel):
     """Sampling replies from the policy (transformers generate with a KV cache, left-padded prompts)."""
 
     prompts_per_step: int = Field(8, gt=0, description="prompts per rollout step, over all processes")
-    max_new_tokens: int = Field(64, gt=0, description="reply length limit; cut replies get reward.stop_penalty")
+    max_new_tokens: int = Field(
+        64, gt=0, description="reply length limit; cut replies get reward.stop_penalty"
+    )
     temperature: float = Field(1.0, gt=0.0, description="sampling temperature; log-probs use the same one")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="< 1 samples off-policy (log-probs ignore truncation)")
+    top_p: float = Field(
+        1.0, gt=0.0, le=1.0, description="< 1 samples off-policy (log-probs ignore truncation)"
+    )
     top_k: int = Field(0, ge=0, description="0 = off; > 0 samples off-policy, as top_p")
     batch_size: int = Field(16, gt=0, description="sequences generated together")
     eval_seed: int = Field(1234, description="sampling seed of held-out evaluation (the same every eval)")
@@ -79,7 +94,9 @@ class PPOSection(StrictModel):
     vf_coef: float = Field(0.1, ge=0.0, description="weight of the value loss")
     ent_coef: float = Field(0.0, ge=0.0, description="weight of the entropy bonus")
     whiten_advantages: bool = Field(True, description="normalise advantages over the rollout batch")
-    kl_estimator: Literal["k1", "k2", "k3"] = Field("k1", description="per-token KL estimate put in the reward")
+    kl_estimator: Literal["k1", "k2", "k3"] = Field(
+        "k1", description="per-token KL estimate put in the reward"
+    )
     kl_coef: float = Field(0.05, ge=0.0, description="β of the KL penalty (the start value when adaptive)")
     adaptive_kl: bool = Field(False, description="adapt β toward kl_target (Ziegler et al.)")
     kl_target: float = Field(6.0, gt=0.0, description="adaptive: target KL per reply, in nats")
@@ -95,12 +112,19 @@ class GRPOSection(StrictModel):
     group_size: int = Field(4, ge=2, description="G replies sampled per prompt")
     iterations: int = Field(1, gt=0, description="μ: passes over each rollout batch (1 = on-policy)")
     clip_range: float = Field(0.2, gt=0.0, description="ratio clip ε (matters when iterations > 1)")
-    beta: float = Field(0.04, ge=0.0, description="weight of the k3 KL to the reference in the loss (0 = none)")
+    beta: float = Field(
+        0.04, ge=0.0, description="weight of the k3 KL to the reference in the loss (0 = none)"
+    )
     scale_rewards: bool = Field(True, description="divide by the group std (false: Dr. GRPO)")
 
 
-def _rl_train_defaults() -> TrainSection:
-    return TrainSection(max_steps=50, batch_size=4, lr=1e-5, schedule="constant", max_grad_norm=1.0)
+class RLTrainSection(TrainSection):
+    """The optimisation section with RL defaults. ``max_steps`` counts rollout steps; ``batch_size`` is
+    replies per micro-batch and ``batch_size * grad_accum`` replies make one optimizer update."""
+
+    max_steps: int | None = Field(50, gt=0, description="rollout steps (None: epochs over the prompts)")
+    lr: float = Field(1e-5, gt=0)
+    schedule: Literal["linear", "cosine", "constant"] = "constant"
 
 
 class RLFields(ModelFields):
@@ -112,7 +136,7 @@ class RLFields(ModelFields):
     data: PromptDataSection = Field(default_factory=PromptDataSection)
     reward: RewardSection = Field(default_factory=RewardSection)
     rollout: RolloutSection = Field(default_factory=RolloutSection)
-    train: TrainSection = Field(default_factory=_rl_train_defaults)
+    train: RLTrainSection = Field(default_factory=RLTrainSection)
     resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
 
 

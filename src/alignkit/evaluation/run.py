@@ -552,7 +552,10 @@ def print_summary(summary_path: str | Path) -> None:
     from rich.console import Console
 
     summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
-    Console(highlight=False, width=160).print(summary_table(summary))
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 140  # piped or captured: wide enough that figures stay on one line
+    console.print(summary_table(summary))
 
 
 def report_main(run_dirs: Sequence[str], out: str | None, labels: str | None) -> int:
@@ -566,6 +569,9 @@ def report_main(run_dirs: Sequence[str], out: str | None, labels: str | None) ->
         )
     if not out:
         raise AlignkitError("expected an output file: --out report.html", field="out")
+    options = [arg for arg in run_dirs if arg.startswith("-")]
+    if options:
+        raise AlignkitError(f"unknown option {options[0]!r} (expected run folders, --out, --labels)")
     label_list = [part.strip() for part in labels.split(",")] if labels else None
     path = build_report(run_dirs, out, labels=label_list)
     print(f"wrote {path}")

@@ -1,0 +1,174 @@
+"""GRPO: group-relative policy optimisation, read top to bottom.
+
+1. Load the policy (LoRA by default, or full; ``adapter=SFT_DIR`` is merged in first), the reference
+   (the policy with its LoRA disabled, or a frozen copy; none for full fine-tuning with ``beta=0``),
+   the reward source and the prompts. No value model: the group is the baseline.
+2. Each rollout step:
+   a. take ``rollout.prompts_per_step`` prompts and sample ``grpo.group_size`` (G) replies to each;
+   b. score each reply; replies cut at ``max_new_tokens`` without end-of-turn lose ``reward.stop_penalty``;
+   c. advantage of reply i = (r_i - mean of its group) / (std of its group + 1e-4), the same for all
+      of its tokens (``scale_rewards=false``: no division, as Dr. GRPO);
+   d. ``grpo.iterations`` (μ) passes over shuffled mini-batches of the clipped surrogate
+      ``-min(ρ A, clip(ρ, 1-ε, 1+ε) A)`` plus ``beta`` x k3(π, π_ref) per token, token means.
+3. Save the policy (``adapter/`` or ``model/``) and ``run.json``.
+
+Where this departs from GRPO in DeepSeekMath (Shao et al., 2024):
+- The loss is one token mean over the mini-batch (as DAPO and TRL's default), not the paper's mean
+  over replies of per-reply token means, which favours short replies when the advantage is negative.
+- Outcome rewards only (one scalar per reply): no process supervision, no iterative retraining of the
+  reward model.
+- With ``iterations=1`` (the default, and TRL's) π_old is the current policy detached: the ratio is 1
+  and the clip never acts; the old-policy forward is skipped. ``iterations > 1`` computes π_old once per
+  rollout, as the paper's μ inner updates.
+- The group std is the unbiased one with eps = 1e-4 (TRL 1.16's ``nanstd``).
+- The stop penalty is ours; log-probs are taken at the sampling temperature (as TRL).
+- LoRA dropout must be 0; with several processes each process samples whole groups.
+- Rollouts run through transformers ``generate``. An in-process vLLM engine (weights synced each
+  step) is left out: it cannot be installed or tested here, and we ship no untested path.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Any
+
+import torch
+
+from alignkit.config.rl import GRPOConfig
+from alignkit.losses.rl import group_advantages, kl_estimate, masked_mean, ppo_policy_loss
+from alignkit.recipes.rl_common import (
+    RLResult,
+    RLRun,
+    Rollout,
+    evaluate,
+    finish_run,
+    generate,
+    rollout_tensors,
+    score_replies,
+    start_run,
+    to_rows,
+    token_forward,
+)
+from alignkit.training.loop import peak_memory_mb
+
+__all__ = ["GRPOConfig", "run_grpo"]
+
+
+def _micro_loss(
+    run: RLRun, rollout: Rollout, tensors: dict[str, torch.Tensor], advantages: torch.Tensor, micro: list[int]
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Clipped surrogate with per-reply advantages + β k3 KL to the reference, token means."""
+    cfg, device = run.cfg, run.dist.device
+    grpo = cfg.grpo  # type: ignore[attr-defined]
+    batch = rollout.batch(micro, packed=cfg.train.packing, pad_id=run.pad_id).to(device)
+    out = token_forward(
+        run.policy,
+        batch,
+        temperature=cfg.rollout.temperature,
+        chunk_size=cfg.train.loss_chunk_size,
+    )
+    mask = tensors["mask"][micro].to(device)
+    width = mask.shape[1]
+    logps = to_rows(out.logps, out.lengths, width)
+    old_logps = tensors["old_logps"][micro].to(device) if "old_logps" in tensors else logps.detach()
+    token_advantages = advantages[micro].to(device)[:, None].expand_as(logps)
+    loss, clip_fraction, approx_kl = ppo_policy_loss(
+        logps, old_logps, token_advantages, mask, clip_range=grpo.clip_range
+    )
+    metrics = {
+        "policy_loss": float(loss.detach()),
+        "clip_fraction": float(clip_fraction.detach()),
+        "approx_kl": float(approx_kl.detach()),
+        "entropy": float(masked_mean(to_rows(out.entropy, out.lengths, width), mask).detach()),
+    }
+    if "ref_logps" in tensors:
+        kl = masked_mean(kl_estimate(logps, tensors["ref_logps"][micro].to(device), kind="k3"), mask)
+        loss = loss + grpo.beta * kl
+        metrics["kl_k3_token"] = float(kl.detach())
+    return loss, metrics
+
+
+def _step_metrics(rollout: Rollout, scores: Any, group_size: int) -> dict[str, float]:
+    grouped = scores.raw.view(-1, group_size)
+    group_std = grouped.std(dim=1)
+    return {
+        "reward": float(scores.raw.mean()),
+        "score": float(scores.penalised.mean()),
+        "reward_std": float(group_std.mean()),
+        "zero_std_groups": float((scores.penalised.view(-1, group_size).std(dim=1) == 0).float().mean()),
+        "response_length": float(rollout.lengths.float().mean()),
+        "stopped": float(rollout.stopped.float().mean()),
+        "unscored": scores.unscored / len(rollout),
+    }
+
+
+def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult:
+    """Runs GRPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
+    group = cfg.grpo.group_size
+    # LoRA gets its reference for free (adapter disabled), so held-out KL is measured even with beta=0.
+    run, source, _ = start_run(
+        cfg,
+        description="grpo",
+        samples_per_prompt=group,
+        value_model=False,
+        reference=cfg.grpo.beta > 0 or cfg.finetune == "lora",
+    )
+
+    def held_out() -> dict[str, float]:
+        return evaluate(run, source)
+
+    try:
+        if run.state.step == 0 and run.eval_prompts:
+            run.write_eval(held_out())
+        while run.state.step < run.total_steps:
+            started = time.perf_counter()
+            prompts, seed = run.next_prompts()
+            rollout = generate(
+                run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed, samples_per_prompt=group
+            )
+            run.begin_step(rollout)
+            generated = time.perf_counter()
+            chats = [rollout.prompt_of(i).chat for i in range(len(rollout))]
+            scores = score_replies(
+                source,
+                chats,
+                rollout.texts,
+                rollout.stopped,
+                unscored=cfg.reward.unscored,
+                penalty=cfg.reward.stop_penalty,
+            )
+            advantages = group_advantages(scores.penalised, group, scale=cfg.grpo.scale_rewards)
+            scored = time.perf_counter()
+            tensors = rollout_tensors(
+                run, rollout, policy=cfg.grpo.iterations > 1, reference=cfg.grpo.beta > 0
+            )
+            forwarded = time.perf_counter()
+            updates: list[dict[str, float]] = []
+            for _ in range(cfg.grpo.iterations):
+                for indices in run.mini_batches(len(rollout)):
+                    updates.append(
+                        run.update(
+                            indices, rollout.lengths, partial(_micro_loss, run, rollout, tensors, advantages)
+                        )
+                    )
+            trained = time.perf_counter()
+            record = _step_metrics(rollout, scores, group)
+            record.update({key: sum(u[key] for u in updates) / len(updates) for key in updates[0]})
+            record = run.process_mean(record)
+            record.update(
+                skipped_updates=sum(u["skipped"] for u in updates),
+                time_generate_s=generated - started,
+                time_reward_s=scored - generated,
+                time_logprobs_s=forwarded - scored,
+                time_train_s=trained - forwarded,
+                step_time_s=trained - started,
+                peak_mem_mb=peak_memory_mb(run.dist.device),
+            )
+            del record["skipped"]
+            done = run.end_step(record, held_out)
+            if done or (stop_after_step is not None and run.state.step >= stop_after_step):
+                break
+    finally:
+        run.close()
+    return finish_run(run, kind="grpo", stop_after_step=stop_after_step, extra={"group_size": group})
