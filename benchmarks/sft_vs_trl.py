@@ -1,7 +1,7 @@
 """SFT speed and memory: alignkit vs TRL ``SFTTrainer``, same model, same data, same batches, one run.
 
 Workload: synthetic multi-turn conversations (1-3 turns) whose formatted lengths are drawn uniformly
-from a wide range (default 30-1024 tokens on CPU, 30-1500 on CUDA), so padding matters. The words come
+from a wide range (default 30-512 tokens on CPU, 30-1500 on CUDA), so padding matters. The words come
 from a seeded pseudo-word vocabulary (the text means nothing). The records are formatted once with
 alignkit's chat formatting (assistant-only loss mask, end-of-turn trained) and *both* frameworks get
 the same token ids and the same trained positions (TRL as a pre-tokenised ``input_ids``/``labels``
@@ -286,21 +286,26 @@ def _compile_layers(model: Any) -> None:
 
 
 def install_varlen_attention(model: Any) -> str:
-    """Routes the packed row through ``torch.nn.attention.varlen.varlen_attn`` (flash, CUDA).
+    """Attention over each example of the packed row only, never a (T x T) mask.
 
-    Sequence boundaries come from ``position_ids`` once per forward (a pre-hook on the trunk), not
-    per layer. Returns a note for the report.
+    CUDA: ``torch.nn.attention.varlen.varlen_attn`` (flash varlen). Elsewhere: one causal SDPA call per
+    example (``is_causal=True``, so the CPU flash kernel, no materialised mask). Sequence boundaries come
+    from ``position_ids`` once per forward (a pre-hook on the trunk), not per layer. Returns a note.
     """
     import inspect
 
     import torch
-    from torch.nn.attention.varlen import varlen_attn
+    import torch.nn.functional as F
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 
     from alignkit.models.forward import base_causal_lm
 
-    params = inspect.signature(varlen_attn).parameters
+    base = base_causal_lm(model)
+    varlen_attn: Any = None
+    if next(base.parameters()).is_cuda:
+        from torch.nn.attention.varlen import varlen_attn
+    params = inspect.signature(varlen_attn).parameters if varlen_attn is not None else {}
     state: dict[str, Any] = {}
 
     def pre_hook(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
@@ -310,10 +315,21 @@ def install_varlen_attention(model: Any) -> str:
         starts = (position_ids[0] == 0).nonzero().flatten()
         cu = torch.cat([starts, starts.new_tensor([position_ids.shape[1]])]).to(torch.int32)
         state["cu"], state["max"] = cu, int(cu.diff().max())
+        state["bounds"] = cu.tolist() if varlen_attn is None else None
+
+    def per_example(query: Any, key: Any, value: Any, scaling: float | None) -> Any:
+        gqa = query.shape[1] != key.shape[1]
+        bounds = state["bounds"]
+        outs = [F.scaled_dot_product_attention(query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], is_causal=True,
+                                               scale=scaling, enable_gqa=gqa)
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return torch.cat(outs, dim=2).transpose(1, 2)  # (1, T, H, D)
 
     @torch.compiler.disable
     def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
                   dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+        if varlen_attn is None:
+            return per_example(query, key, value, scaling), None
         # (1, H, T, D) -> (T, H, D)
         q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))
         groups = q.shape[1] // k.shape[1]
@@ -335,12 +351,13 @@ def install_varlen_attention(model: Any) -> str:
 
     AttentionInterface.register("bench_varlen", attention)
     ALL_MASK_ATTENTION_FUNCTIONS.register("bench_varlen", lambda *args, **kwargs: None)
-    base = base_causal_lm(model)
     base.model.register_forward_pre_hook(pre_hook, with_kwargs=True)
     base.config._attn_implementation = "bench_varlen"
     for module in base.modules():
         if hasattr(module, "config") and module.config is not base.config:
             module.config._attn_implementation = "bench_varlen"
+    if varlen_attn is None:
+        return "per-example causal SDPA"
     return "varlen_attn(" + ", ".join(k for k in ("is_causal", "window_size", "enable_gqa", "scale") if k in params) + ")"
 
 
@@ -726,7 +743,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (CPU 1, CUDA 8)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (CPU 3, CUDA 20)")
     parser.add_argument("--min-len", type=int, default=30)
-    parser.add_argument("--max-len", type=int, default=None, help="longest conversation (CPU 1024, CUDA 1500)")
+    parser.add_argument("--max-len", type=int, default=None, help="longest conversation (CPU 512, CUDA 1500)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the embedded model's)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
@@ -746,7 +763,7 @@ def main() -> None:
         result = worker(json.loads(args.worker))
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return
-    defaults = (8, 8, 20, 1500, "135m,1b", True, True) if args.cuda else (4, 1, 3, 1024, "embedded", False, False)
+    defaults = (8, 8, 20, 1500, "135m,1b", True, True) if args.cuda else (4, 1, 3, 512, "embedded", False, False)
     for key, value in zip(("batch_size", "warmup", "steps", "max_len", "shapes", "compile", "varlen"), defaults, strict=True):
         if getattr(args, key) is None:
             setattr(args, key, value)

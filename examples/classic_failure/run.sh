@@ -8,6 +8,10 @@
 # then probes both (hello: stop rates; regurgitation: spans copied from the training data) and
 # writes one report with the two runs side by side.
 #
+# Both runs use LoRA with a high learning rate (1e-3, 40 steps of 8 = 8 epochs): enough to
+# overwrite the embedded model's habit of ending its turn. FINETUNE=full also works for models
+# that can be saved in full.
+#
 # Usage: examples/classic_failure/run.sh            (env knobs below; outputs in $OUT)
 # Knobs: OUT, MODEL, STEPS, LR, BATCH, FINETUNE, PROBES, PROBE_ARGS (extra probe key=value),
 #        ALIGNKIT (the command, default: alignkit next to this python, else on PATH).
@@ -21,7 +25,10 @@ LR="${LR:-1e-3}"
 BATCH="${BATCH:-8}"
 FINETUNE="${FINETUNE:-lora}"
 PROBES="${PROBES:-hello,regurgitation,repetition}"
-PROBE_ARGS="${PROBE_ARGS:-thresholds.regurgitation_min_span=20}"
+# The conversations are under 50 tokens, so the default 50-token flag could never fire: count
+# 20-token spans instead, and report them without gating (a support bot trained for 8 epochs on 40
+# canned answers is expected to repeat them; the figure shows how much).
+PROBE_ARGS="${PROBE_ARGS:-thresholds.regurgitation_min_span=20 thresholds.max_regurgitation_share=null}"
 PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
 ALIGNKIT="${ALIGNKIT:-alignkit}"
 DATA="$OUT/support.jsonl"

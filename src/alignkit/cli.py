@@ -573,6 +573,46 @@ def synth_distill(
     _synth_run(DistillConfig, args, options, config, print_config, debug, distill_main)
 
 
+@app.command(context_settings=EXTRA)
+def ppo(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """PPO with a KL penalty to the SFT model: rewards from a function, a reward model or an LLM judge."""
+    from alignkit.config.rl import PPOConfig
+    from alignkit.recipes.ppo import run_ppo
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        cfg = resolve(PPOConfig, config, overrides, print_config)
+        result = run_ppo(cfg)
+        typer.echo(f"ppo done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
+                   f"policy in {result.output}")
+        return 0
+
+    run_guarded(debug, body)
+
+
+@app.command(context_settings=EXTRA)
+def grpo(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """GRPO: G replies per prompt, group-normalised advantages, optional KL to the SFT model."""
+    from alignkit.config.rl import GRPOConfig
+    from alignkit.recipes.grpo import run_grpo
+
+    def body() -> int:
+        _, overrides = split_args(args)
+        cfg = resolve(GRPOConfig, config, overrides, print_config)
+        result = run_grpo(cfg)
+        typer.echo(f"grpo done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
+                   f"policy in {result.output}")
+        return 0
+
+    run_guarded(debug, body)
+
+
 def main() -> None:
     app()
 

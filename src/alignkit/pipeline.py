@@ -314,7 +314,23 @@ def _run_prefs(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
     return {"output": str(stage_dir / "prefs.jsonl"), "pairs": report.pairs}
 
 
+def _run_ppo(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
+    from alignkit.recipes import ppo
+
+    cfg = load_config(ppo.PPOConfig, None, defaults={**config, "output_dir": str(stage_dir), "resume": "auto"})
+    result = ppo.run_ppo(cfg)
+    return {"output": str(result.output), "model": cfg.model}
+
+
+def _run_grpo(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
+    from alignkit.recipes import grpo
+
+    cfg = load_config(grpo.GRPOConfig, None, defaults={**config, "output_dir": str(stage_dir), "resume": "auto"})
+    result = grpo.run_grpo(cfg)
+    return {"output": str(result.output), "model": cfg.model}
+
+
 STAGE_COMMANDS: dict[str, StageRunner] = {
     "lint": _run_lint, "sft": _run_sft, "dpo": _run_dpo, "rm": _run_rm, "probe": _run_probe,
-    "report": _run_report, "prefs": _run_prefs,
+    "report": _run_report, "prefs": _run_prefs, "ppo": _run_ppo, "grpo": _run_grpo,
 }

@@ -27,15 +27,40 @@ def test_greedy_replies_stop_but_sampled_ones_run_on(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
-            "probe", "--model", "embedded", "--probes", "hello", "--out", str(out), "device=cpu",
-            "dtype=float32", "seed=0", "batch_size=16", f"hello.prompts={GREETINGS}", "hello.n_samples=8",
-            "hello.temperature=0.8", "hello.top_p=0.95", "hello.max_new_tokens=96",
+            "probe",
+            "--model",
+            "embedded",
+            "--probes",
+            "hello",
+            "--out",
+            str(out),
+            "device=cpu",
+            "dtype=float32",
+            "seed=0",
+            "batch_size=16",
+            f"hello.prompts={GREETINGS}",
+            "hello.n_samples=8",
+            "hello.temperature=0.8",
+            "hello.top_p=0.95",
+            "hello.max_new_tokens=96",
         ],
     )
     summary = json.loads((out / "summary.json").read_text())["hello"]
     rows = json.loads((out / "hello.json").read_text())
-    print(json.dumps({k: summary[k] for k in ("greedy_stop_rate", "sampled_stop_rate", "length_mean",
-                                              "length_p95", "leakage_rate")}))
+    print(
+        json.dumps(
+            {
+                k: summary[k]
+                for k in (
+                    "greedy_stop_rate",
+                    "sampled_stop_rate",
+                    "length_mean",
+                    "length_p95",
+                    "leakage_rate",
+                )
+            }
+        )
+    )
     for row in rows:
         if not row["stopped"]:
             print(f"ran on ({row['mode']}) after {row['prompt']!r}: {row['text'][:120]!r}")

@@ -207,11 +207,14 @@ def test_reference_choices_and_refusals(tmp_path):
 def test_dpo_starts_at_log2_and_raises_the_training_margin(tmp_path):
     data = _subset(tmp_path, 8)
     out = tmp_path / "run"
-    run_dpo(_config(data, out, "train.max_steps=12", f"data.eval={data}", "train.eval_every=12"))
+    guard = ("train.inject_nonfinite_at=[3]", "train.max_nonfinite_steps=1")  # the loop's guard, through DPO
+    run_dpo(_config(data, out, "train.max_steps=12", f"data.eval={data}", "train.eval_every=12", *guard))
     lines = _metrics(out)
     train = [line for line in lines if line["kind"] == "train"]
     assert train[0]["loss"] == LOG2_F32  # policy == reference (LoRA B = 0) at step 0
     assert train[0]["rewards/margin"] == 0.0
+    assert [line["step"] for line in lines if line["kind"] == "nonfinite"] == [3]
+    assert json.loads((out / "run.json").read_text())["nonfinite_steps"] == 1
     final_eval = [line for line in lines if line["kind"] == "eval"][-1]
     assert final_eval["eval_rewards/margin"] > 0.05  # was exactly 0 before training
     assert final_eval["eval_rewards/accuracy"] >= 0.75

@@ -29,7 +29,7 @@ def grpo_args(tmp_path: Path, out: str, *extra: str) -> list[str]:
 def test_grpo_raises_reward_at_bounded_kl(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = load_config(
-        GRPOConfig, None, grpo_args(tmp_path, "run", "finetune=full", "train.lr=1e-3", "train.max_steps=8")
+        GRPOConfig, None, grpo_args(tmp_path, "run", "finetune=full", "train.lr=1e-3", "train.max_steps=6")
     )
     result = run_grpo(cfg)
     rows = metrics(out)
@@ -42,11 +42,12 @@ def test_grpo_raises_reward_at_bounded_kl(tmp_path: Path) -> None:
     assert result.output == out / "model"
 
 
-def test_grpo_lora_with_inner_iterations_a_skipped_update_and_held_out_eval(tmp_path: Path) -> None:
+def test_grpo_lora_padded_with_inner_iterations_a_skipped_update_and_held_out_eval(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = grpo_args(
         tmp_path, "run", "train.lr=1e-2", "train.max_steps=2", "train.batch_size=4", "grpo.iterations=2",
         "train.inject_nonfinite_at=[1]", "train.max_nonfinite_steps=1", f"data.eval={write_prompts(tmp_path)}",
+        "train.packing=false",
     )  # fmt: skip
     result = run_grpo(load_config(GRPOConfig, None, args))
     assert result.state.nonfinite_steps == 1 and result.state.optimizer_steps == 2 * 2 * 4 - 1
@@ -68,4 +69,6 @@ def test_grpo_resume_is_bit_identical(tmp_path: Path) -> None:
     b = load_file(str(tmp_path / "resumed" / "checkpoints" / "step-000003" / "trainable.safetensors"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [r["reward"] for r in metrics(tmp_path / "straight")] == [r["reward"] for r in metrics(tmp_path / "resumed")]
+    assert [r["reward"] for r in metrics(tmp_path / "straight")] == [
+        r["reward"] for r in metrics(tmp_path / "resumed")
+    ]

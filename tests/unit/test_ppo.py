@@ -123,9 +123,10 @@ def test_kl_shaped_rewards_put_the_score_on_the_last_reply_token() -> None:
 # Step 0: policy == reference
 
 
-@pytest.mark.parametrize("finetune", ["lora", "full"])
-def test_at_step_zero_kl_is_zero_and_the_ratio_is_one(tmp_path: Path, finetune: str) -> None:
-    cfg = load_config(PPOConfig, None, rl_args(tmp_path, "run", f"finetune={finetune}", "train.batch_size=4"))
+def test_at_step_zero_kl_is_zero_and_the_ratio_is_one(tmp_path: Path) -> None:
+    """LoRA (reference = adapter disabled); the full fine-tuning reference (a frozen copy) is checked
+    by ``test_ppo_raises_reward_at_bounded_kl``, whose first rollout has KL exactly 0."""
+    cfg = load_config(PPOConfig, None, rl_args(tmp_path, "run", "train.batch_size=4"))
     run, _, _ = rl_common.start_run(
         cfg, description="ppo", samples_per_prompt=1, value_model=True, reference=True
     )
@@ -212,8 +213,14 @@ def test_nonfinite_update_is_skipped_and_aborts_past_the_limit(tmp_path: Path) -
     cfg = load_config(
         PPOConfig,
         None,
-        rl_args(tmp_path, "run", "train.max_steps=2", "ppo.epochs=1", "train.inject_nonfinite_at=[1]",
-                "train.max_nonfinite_steps=0"),  # fmt: skip
+        rl_args(
+            tmp_path,
+            "run",
+            "train.max_steps=2",
+            "ppo.epochs=1",
+            "train.inject_nonfinite_at=[1]",
+            "train.max_nonfinite_steps=0",
+        ),  # fmt: skip
     )
     with pytest.raises(NonFiniteAbort, match="max_nonfinite_steps"):
         run_ppo(cfg)

@@ -113,7 +113,9 @@ def test_regurgitation_without_training_data_is_skipped_not_failed(tmp_path: Pat
     out = tmp_path / "noreg"
     result = invoke("probe", *TINY, "--probes", "regurgitation", "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert read_json(out / "summary.json") == {"regurgitation": {"skipped": "no training data given (--train-data PATH)"}}
+    assert read_json(out / "summary.json") == {
+        "regurgitation": {"skipped": "no training data given (--train-data PATH)"}
+    }
 
 
 def _random_lora_adapter(folder: Path) -> Path:
@@ -124,8 +126,9 @@ def _random_lora_adapter(folder: Path) -> Path:
 
     base = load_model("tiny-random", device="cpu").model
     torch.manual_seed(1)
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                            init_lora_weights=False))
+    model = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     model.save_pretrained(folder)
     return folder
 
@@ -145,8 +148,19 @@ def test_winrate_with_a_reward_model_against_the_adapter_disabled_base(tmp_path:
     rm = _reward_model(tmp_path / "rm")
     out = tmp_path / "winrate"
     result = invoke(
-        "probe", *TINY, "--adapter", str(adapter), "--reward-model", str(rm), "--probes", "winrate",
-        "--out", str(out), "winrate.max_prompts=3", "winrate.max_new_tokens=5", "thresholds.min_win_rate=null",
+        "probe",
+        *TINY,
+        "--adapter",
+        str(adapter),
+        "--reward-model",
+        str(rm),
+        "--probes",
+        "winrate",
+        "--out",
+        str(out),
+        "winrate.max_prompts=3",
+        "winrate.max_new_tokens=5",
+        "thresholds.min_win_rate=null",
     )
     assert result.exit_code == 0, result.output
     summary = read_json(out / "summary.json")["winrate"]
@@ -207,12 +221,20 @@ def test_report_from_an_sft_run_and_a_probe_folder(tmp_path: Path, hello_run) ->
     data = write_data(tmp_path / "train.jsonl")
     sft_dir = tmp_path / "sft"
     result = invoke(
-        "sft", "model=tiny-random", f"data.train={data}", f"output_dir={sft_dir}", "finetune=full",
-        "train.max_steps=2", "train.batch_size=2", "device=cpu",
+        "sft",
+        "model=tiny-random",
+        f"data.train={data}",
+        f"output_dir={sft_dir}",
+        "finetune=full",
+        "train.max_steps=2",
+        "train.batch_size=2",
+        "device=cpu",
     )
     assert result.exit_code == 0, result.output
     html_path = tmp_path / "report.html"
-    result = invoke("report", str(sft_dir), str(probe_dir), "--out", str(html_path), "--labels", "trained,probed")
+    result = invoke(
+        "report", str(sft_dir), str(probe_dir), "--out", str(html_path), "--labels", "trained,probed"
+    )
     assert result.exit_code == 0, result.output
     page = html_path.read_text()
     assert 'data-plot="loss:trained"' in page and 'data-plot="probes"' in page
@@ -231,9 +253,12 @@ def test_report_from_an_sft_run_and_a_probe_folder(tmp_path: Path, hello_run) ->
         (["report", "some_dir"], "expected an output file: --out report.html"),
         (["report", "does/not/exist", "--out", "r.html"], "does/not/exist: run folder not found"),
         (["report", "a", "b", "--out", "r.html", "--labels", "one"], "1 labels for 2 run folders"),
+        (["report", "a", "--bogus", "--out", "r.html"], "unknown option '--bogus'"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(tmp_path: Path, monkeypatch, args: list[str], expected: str) -> None:
+def test_bad_arguments_exit_2_with_one_line(
+    tmp_path: Path, monkeypatch, args: list[str], expected: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("a", "b", "some_dir"):
         (tmp_path / name).mkdir()

@@ -125,8 +125,12 @@ def test_microbatch_times_accumulation_invariance(tmp_path: Path) -> None:
     b = sft_config(tmp_path / "b", "train.batch_size=1", "train.grad_accum=4")
     run_sft(a)
     run_sft(b)
-    for x, y in zip(losses(a), losses(b), strict=True):
-        assert abs(x - y) < 1e-5
+    first_a, *rest_a = losses(a)
+    first_b, *rest_b = losses(b)
+    assert abs(first_a - first_b) < 1e-5  # same weights, same global batch: the invariance itself
+    # Later steps start from weights that differ by float rounding, which Adam amplifies a little.
+    for x, y in zip(rest_a, rest_b, strict=True):
+        assert abs(x - y) < 1e-4
 
 
 def test_accumulated_gradient_equals_full_batch_gradient(tiny_model) -> None:

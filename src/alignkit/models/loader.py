@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 EMBEDDED = "embedded"
 TINY_RANDOM = "tiny-random"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
+_VERIFIED: set[Path] = set()
 
 
 def cache_root() -> Path:
@@ -101,7 +102,12 @@ def _build_embedded_cache(target: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained: rebuild a plain one from its config and weights.
-    plain = type(gguf_model)(gguf_model.config)
+    config = gguf_model.config
+    # The dequantised weights are plain fp32: a leftover GGUF quantization_config makes the HF
+    # Trainer (and so TRL) refuse to train the cached model.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = type(gguf_model)(config)
     plain.load_state_dict(gguf_model.state_dict())
     plain.generation_config = gguf_model.generation_config
     _set_stop_tokens(plain.generation_config, tokenizer)
@@ -113,11 +119,14 @@ def _build_embedded_cache(target: Path) -> None:
 def embedded_model_dir() -> Path:
     """The cached safetensors folder of the embedded model, rebuilt when missing or corrupt."""
     target = _embedded_cache_dir()
+    if target in _VERIFIED:
+        return target
     if verify_manifest(target) is None:
         if target.exists():
             log.warning("embedded model cache at %s failed its checksums: rebuilding", target)
             shutil.rmtree(target, ignore_errors=True)
         _build_embedded_cache(target)
+    _VERIFIED.add(target)
     return target
 
 

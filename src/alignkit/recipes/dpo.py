@@ -26,6 +26,9 @@ Where this departs from the papers or from TRL 1.16:
 - Precomputed reference log-probs come from micro-batches in dataset order, so they can differ from
   an on-the-fly reference in the last float bits (attention runs over a differently packed row).
 - SimPO/ORPO "rewards" in the metrics are β times the average log-prob per token (no reference).
+
+The learning rate defaults to the shared ``train.lr`` (2e-5), reasonable for LoRA; full-model DPO
+usually wants 5e-7 to 1e-6 (``train.lr=1e-6``).
 """
 
 from __future__ import annotations

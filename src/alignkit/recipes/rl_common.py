@@ -801,10 +801,9 @@ class RLRun:
         record = {"kind": "train", "step": self.state.step, "lr": self.scheduler.get_last_lr()[0], **record}
         if self.state.step % self.cfg.train.log_every == 0:
             self.metrics.write(record)
-        self.progress.update(
-            self.state.step,
-            f"reward {record.get('reward', float('nan')):.3f} kl {record.get('kl', float('nan')):.3f}",
-        )
+        kl = record.get("kl", record.get("kl_k3_token"))
+        info = f"reward {record['reward']:.3f}" + ("" if kl is None else f" kl {kl:.3f}")
+        self.progress.update(self.state.step, info)
         done = self.state.step >= self.total_steps
         every = self.cfg.train.eval_every
         if evaluate is not None and self.eval_prompts and (done or (every and self.state.step % every == 0)):
@@ -874,10 +873,17 @@ def start_run(
     check_config(
         cfg, sequences_per_step=cfg.rollout.prompts_per_step * samples_per_prompt, world_size=dist.world_size
     )
+    source = make_reward_source(
+        cfg.reward, device=str(dist.device), dtype=cfg.dtype
+    )  # fails fast on a bad path
     loaded, policy = load_policy(cfg, dist)
     prompts, eval_prompts, dropped = load_prompts(cfg.data, loaded.tokenizer, cfg.train.seed)
     if len(prompts) < dist.world_size:
         raise DataError(f"{len(prompts)} prompts for {dist.world_size} processes", source=cfg.data.train)
+    if 0 < len(eval_prompts) < dist.world_size:
+        raise DataError(
+            f"{len(eval_prompts)} held-out prompts for {dist.world_size} processes", source=cfg.data.eval
+        )
     if dropped:
         log.warning(
             "%d prompts longer than data.max_prompt_length=%d were dropped",
@@ -887,7 +893,6 @@ def start_run(
     # Both are taken from the starting weights, before a checkpoint is restored.
     ref = Reference(policy, lora=cfg.finetune == "lora") if reference else None
     values = make_value_model(cfg, policy, dist) if value_model else None
-    source = make_reward_source(cfg.reward, device=str(dist.device), dtype=cfg.dtype)
     output_dir = Path(cfg.output_dir)
     if dist.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
