@@ -21,6 +21,13 @@ class HelloSection(StrictModel):
     prompts: list[str] | None = Field(None, description="greetings to use instead of the built-in set")
 
 
+class GroundedSection(StrictModel):
+    """The grounded probe: facts in the system turn, answerable and unanswerable questions."""
+
+    max_new_tokens: int = Field(128, gt=0, description="reply length limit in tokens")
+    max_items: int | None = Field(None, gt=0, description="use only the first N items of grounded_data")
+
+
 class RegurgitationSection(StrictModel):
     """The regurgitation probe: prompts taken from the training data, greedy replies."""
 
@@ -61,6 +68,7 @@ class ProbeConfig(ModelFields):
     system_prompt: str | None = Field(None, description="a system turn put before every probe prompt")
     grounded_data: str | None = Field(None, description="a grounded set of your own (.json or .jsonl)")
     hello: HelloSection = Field(default_factory=HelloSection)
+    grounded: GroundedSection = Field(default_factory=GroundedSection)
     regurgitation: RegurgitationSection = Field(default_factory=RegurgitationSection)
     winrate: WinrateSection = Field(default_factory=WinrateSection)
     thresholds: ProbeThresholds = Field(default_factory=ProbeThresholds)

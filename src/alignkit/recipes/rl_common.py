@@ -98,20 +98,25 @@ def import_object(path: str) -> Any:
     module_part, _, attr_part = path.partition(":")
     parts = module_part.split(".")
     attrs = attr_part.split(".") if attr_part else []
+    problem = "no such module"
     for cut in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
+        except ImportError as exc:
+            problem = str(exc)
             if attr_part:  # with a colon the module part must import as a whole
                 break
             continue
         try:
             for name in parts[cut:] + attrs:
                 obj = getattr(obj, name)
-        except AttributeError:
+        except AttributeError as exc:
+            problem = str(exc)
             break
         return obj
-    raise ConfigError(f"cannot import {path!r} (expected 'package.module:function')", field="reward.function")
+    raise ConfigError(
+        f"cannot import {path!r} ({problem}; expected 'package.module:function')", field="reward.function"
+    )
 
 
 class FunctionReward:
@@ -641,6 +646,7 @@ class RLRun:
         self.rng = torch.Generator().manual_seed(train.seed)  # rollout seeds and mini-batch order
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.params = [p for p in self.trainable.parameters() if p.requires_grad]
+        self.trainable.train()  # from_pretrained returns eval mode; gradient checkpointing needs train mode
         self._restore()
         self.metrics = MetricsWriter(
             self.output_dir / "metrics.jsonl",
