@@ -15,7 +15,7 @@ from alignkit.config.base import load_config
 from alignkit.recipes.sft import SFTConfig, run_sft
 
 
-def main() -> None:
+def install_kill_switch() -> None:
     kill_step = os.environ.get("KILL_DURING_CHECKPOINT_STEP")
     if kill_step:
         original = alignkit.io.write_manifest
@@ -26,6 +26,10 @@ def main() -> None:
             return original(folder, extra)
 
         alignkit.io.write_manifest = write_manifest_or_die
+
+
+def main() -> None:
+    install_kill_switch()
     run_sft(load_config(SFTConfig, None, sys.argv[1:]))
 
 

@@ -58,7 +58,7 @@ from alignkit.losses.sft import shifted_targets, token_logps
 from alignkit.models.forward import hidden_states, lm_head
 from alignkit.recipes.sft import _split_eval, lint_or_refuse, prepare_model
 from alignkit.training.batching import Batch, pack, pad
-from alignkit.training.checkpoint import versions
+from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
 
 LossName = Literal["sigmoid", "ipo", "cdpo", "simpo", "orpo"]
@@ -524,24 +524,6 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
     if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
         final = output_dir / ("adapter" if cfg.finetune != "full" or cfg.adapter else "model")
         save_trained_model(model, tokenizer, final)
-        manifest = {
-            "kind": "dpo",
-            "loss": cfg.loss,
-            "beta": beta,
-            "reference": reference_kind,
-            "config_hash": config_hash(cfg),
-            "data_fingerprint": data_fingerprint(cfg.data.train),
-            "base_model": cfg.model,
-            "adapter": cfg.adapter,
-            "output": str(final),
-            "steps": result.state.step,
-            "nonfinite_steps": result.state.nonfinite_steps,
-            "pairs": len(train_pairs),
-            "dropped": dict(report.dropped),
-            "truncated": report.truncated,
-            "versions": versions(),
-            "best_eval_loss": result.state.best_eval,
-            "stopped_early": result.stopped_early,
-        }
-        atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
+        write_run_manifest(output_dir, kind="dpo", cfg=cfg, result=result, report=report, output=final,
+                           count_name="pairs", count=len(train_pairs), loss=cfg.loss, beta=beta, reference=reference_kind)
     return result

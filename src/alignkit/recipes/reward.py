@@ -29,14 +29,14 @@ from pydantic import Field
 from alignkit.config.base import StrictModel, config_hash, config_to_yaml
 from alignkit.config.common import DataConfig, ModelFields
 from alignkit.config.training import LoraSection, TrainSection
-from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
+from alignkit.data.dataset import PreferenceExample, load_preference_data
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.reward import bradley_terry_loss, pairwise_accuracy
 from alignkit.models.reward_head import RewardModel, reply_end, save_reward_model
 from alignkit.recipes.sft import _split_eval, lint_or_refuse, prepare_model
 from alignkit.training.batching import pack, pad
-from alignkit.training.checkpoint import versions
+from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import LoopResult, run_loop, setup_distributed
 
 
@@ -167,23 +167,8 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
             seed=cfg.train.seed,
             extra={"max_length": cfg.data.max_length},
         )
-        manifest = {
-            "kind": "reward_model",
-            "config_hash": config_hash(cfg),
-            "data_fingerprint": data_fingerprint(cfg.data.train),
-            "base_model": cfg.model,
-            "adapter": cfg.adapter,
-            "output": str(final),
-            "steps": result.state.step,
-            "nonfinite_steps": result.state.nonfinite_steps,
-            "pairs": len(train_pairs),
-            "dropped": dict(report.dropped),
-            "truncated": report.truncated,
-            "versions": versions(),
-            "best_eval_loss": result.state.best_eval,
-            "stopped_early": result.stopped_early,
-        }
-        atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
+        write_run_manifest(output_dir, kind="reward_model", cfg=cfg, result=result, report=report, output=final,
+                           count_name="pairs", count=len(train_pairs))
     return result
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -22,13 +21,13 @@ from pydantic import Field
 from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.common import DataConfig, ModelFields
 from alignkit.config.training import LoraSection, TrainSection
-from alignkit.data.dataset import Example, data_fingerprint, load_sft_data
+from alignkit.data.dataset import Example, load_sft_data
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.sft import chunked_nll_sum, shifted_targets
 from alignkit.models.forward import hidden_states, lm_head
 from alignkit.training.batching import make_batch, trained_tokens
-from alignkit.training.checkpoint import versions
+from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
 
 
@@ -155,12 +154,6 @@ def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult
     if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
         final = output_dir / ("adapter" if cfg.finetune != "full" or cfg.adapter else "model")
         save_trained_model(model, tokenizer, final)
-        manifest = {
-            "kind": "sft", "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
-            "base_model": cfg.model, "output": str(final), "steps": result.state.step,
-            "nonfinite_steps": result.state.nonfinite_steps, "examples": len(train_examples),
-            "dropped": dict(report.dropped), "truncated": report.truncated, "versions": versions(),
-            "best_eval_loss": result.state.best_eval, "stopped_early": result.stopped_early,
-        }
-        atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
+        write_run_manifest(output_dir, kind="sft", cfg=cfg, result=result, report=report, output=final,
+                           count_name="examples", count=len(train_examples))
     return result

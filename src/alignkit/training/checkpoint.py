@@ -171,3 +171,20 @@ def load_checkpoint(
     scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
     _restore_rng(load_file(str(folder / "rng.safetensors")), state["rng"])
     return LoopState(**state["loop"]), state["sampler"], state.get("config_hash", "")
+
+
+def write_run_manifest(output_dir: Path, *, kind: str, cfg: Any, result: Any, report: Any, output: Path,
+                       count_name: str, count: int, **extra: Any) -> None:
+    """``run.json``: what a training run was built from and what it produced (resolved in stages)."""
+    from alignkit.config.base import config_hash
+    from alignkit.data.dataset import data_fingerprint
+    from alignkit.io import atomic_write_text
+
+    manifest = {
+        "kind": kind, **extra, "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
+        "base_model": cfg.model, "adapter": cfg.adapter, "output": str(output), "steps": result.state.step,
+        "nonfinite_steps": result.state.nonfinite_steps, count_name: count, "dropped": dict(report.dropped),
+        "truncated": report.truncated, "versions": versions(), "best_eval_loss": result.state.best_eval,
+        "stopped_early": result.stopped_early,
+    }
+    atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))
