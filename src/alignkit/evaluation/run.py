@@ -434,8 +434,13 @@ def _run_one(
         items = load_grounded_items(cfg.grounded_data) if cfg.grounded_data else None
         if items is not None and cfg.grounded.max_items is not None:
             items = items[: cfg.grounded.max_items]
-        return run_grounded_probe(generator, items, max_new_tokens=cfg.grounded.max_new_tokens, seed=cfg.seed,
-                                  thresholds=cfg.thresholds)
+        return run_grounded_probe(
+            generator,
+            items,
+            max_new_tokens=cfg.grounded.max_new_tokens,
+            seed=cfg.seed,
+            thresholds=cfg.thresholds,
+        )
     if name == "repetition":
         reuse = [done[n] for n in REPETITION_SOURCES if n in done and not is_skipped(done[n])]
         if reuse:
