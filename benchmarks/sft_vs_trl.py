@@ -15,9 +15,10 @@ Runs (each in its own process, so peak memory is per run):
 - ``alignkit+compile`` (CUDA): the decoder layers compiled with ``torch.compile``. Note: ``train.compile=
   true`` in ``run_sft`` calls ``model.compile()``, which compiles only ``model.__call__``; the SFT loss
   calls the trunk (``model.model``) directly, so that flag currently compiles nothing.
-- ``alignkit+varlen`` (CUDA, optional): the same loop with a benchmark-local attention function that
-  runs the packed row through PyTorch's flash varlen kernel (``torch.nn.attention.varlen``) instead of
-  SDPA with a dense (T x T) block-diagonal mask. Not the shipped path; it shows what the fix is worth.
+- ``alignkit+varlen`` (default on CUDA, ``--varlen`` on CPU): the same loop with a benchmark-local
+  attention function that runs the packed row through PyTorch's flash varlen kernel
+  (``torch.nn.attention.varlen``; on CPU one causal SDPA call per example) instead of SDPA with a dense
+  (T x T) block-diagonal mask. Not the shipped path; it shows what the fix is worth.
 - ``trl padded``: ``SFTTrainer`` defaults (right-padded batches, its fused LM head).
 - ``trl padding_free``: ``padding_free=True`` (the whole batch flattened into one row with restarting
   position ids): TRL's best packing option at the same batch (``packing=True, packing_strategy="bfd"``

@@ -15,7 +15,10 @@ def apply_lora(model: Any, lora: LoraSection) -> Any:
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha,  # type: ignore[arg-type]  # PEFT accepts floats lora_dropout=lora.dropout, target_modules=lora.target_modules,
+        r=lora.r,
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]  # PEFT accepts floats
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
         use_dora=lora.use_dora, use_rslora=lora.use_rslora, task_type="CAUSAL_LM", bias="none",
     )
     return get_peft_model(model, config)
