@@ -121,7 +121,11 @@ def test_corrupt_reward_model_folder_is_refused(tiny_base, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_rm(tmp_path_factory) -> Path:
-    """A LoRA reward model trained for 10 steps on the polite-vs-rude toy pairs."""
+    """A LoRA reward model trained for 20 steps on the polite-vs-rude toy pairs.
+
+    lr 2e-3: at 1e-2 the LoRA run diverges to loss ln 2 on this tiny model; 2e-3 reaches
+    loss < 0.15 for seeds 0-3.
+    """
     out = tmp_path_factory.mktemp("rm")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -135,9 +139,9 @@ def trained_rm(tmp_path_factory) -> Path:
             "device=cpu",
             "finetune=lora",
             "lora.r=8",
-            "train.lr=1e-2",
+            "train.lr=2e-3",
             "train.batch_size=8",
-            "train.max_steps=10",
+            "train.max_steps=20",
             "train.schedule=constant",
         ],
     )
