@@ -10,15 +10,12 @@ dataset), in the same order (alignkit's seeded sampler order; TRL with ``train_s
 
 Runs (each in its own process, so peak memory is per run):
 
-- ``alignkit``: ``run_loop`` + ``SFTObjective`` (padding-free packing, chunked loss on trained positions),
-  exactly what ``alignkit sft`` runs. Timed through run_loop's ``on_step_end`` hook.
-- ``alignkit+compile`` (CUDA): the decoder layers compiled with ``torch.compile``. Note: ``train.compile=
-  true`` in ``run_sft`` calls ``model.compile()``, which compiles only ``model.__call__``; the SFT loss
-  calls the trunk (``model.model``) directly, so that flag currently compiles nothing.
-- ``alignkit+varlen`` (default on CUDA, ``--varlen`` on CPU): the same loop with a benchmark-local
-  attention function that runs the packed row through PyTorch's flash varlen kernel
-  (``torch.nn.attention.varlen``; on CPU one causal SDPA call per example) instead of SDPA with a dense
-  (T x T) block-diagonal mask. Not the shipped path; it shows what the fix is worth.
+- ``alignkit``: ``run_loop`` + ``SFTObjective`` (padding-free packing with ``packed_attention``: flash
+  varlen on CUDA, one causal SDPA call per example on CPU; chunked loss on trained positions), exactly
+  what ``alignkit sft`` runs. Timed through run_loop's ``on_step_end`` hook.
+- ``alignkit+compile`` (CUDA default): ``train.compile=true``, each decoder layer compiled.
+- ``alignkit-dense-mask`` (``--dense-mask``): the packed row through transformers' SDPA with a dense
+  (T x T) block-diagonal mask, the path alignkit shipped before ``packed_attention``; prices the fix.
 - ``trl padded``: ``SFTTrainer`` defaults (right-padded batches, its fused LM head).
 - ``trl padding_free``: ``padding_free=True`` (the whole batch flattened into one row with restarting
   position ids): TRL's best packing option at the same batch (``packing=True, packing_strategy="bfd"``
@@ -277,91 +274,6 @@ def _peft_config(lora: Any) -> Any:
                       use_dora=lora.use_dora, use_rslora=lora.use_rslora, task_type="CAUSAL_LM", bias="none")
 
 
-def _compile_layers(model: Any) -> None:
-    from alignkit.models.forward import base_causal_lm
-
-    # One compiled region per decoder layer, shared by all layers ("regional compilation"); dynamic=True
-    # because every packed row has a new length.
-    for layer in base_causal_lm(model).model.layers:
-        layer.compile(dynamic=True)
-
-
-def install_varlen_attention(model: Any) -> str:
-    """Attention over each example of the packed row only, never a (T x T) mask.
-
-    CUDA: ``torch.nn.attention.varlen.varlen_attn`` (flash varlen). Elsewhere: one causal SDPA call per
-    example (``is_causal=True``, so the CPU flash kernel, no materialised mask). Sequence boundaries come
-    from ``position_ids`` once per forward (a pre-hook on the trunk), not per layer. Returns a note.
-    """
-    import inspect
-
-    import torch
-    import torch.nn.functional as F
-    from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
-
-    from alignkit.models.forward import base_causal_lm
-
-    base = base_causal_lm(model)
-    varlen_attn: Any = None
-    if next(base.parameters()).is_cuda:
-        from torch.nn.attention.varlen import varlen_attn
-    params = inspect.signature(varlen_attn).parameters if varlen_attn is not None else {}
-    state: dict[str, Any] = {}
-
-    def pre_hook(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        position_ids = kwargs.get("position_ids")
-        if position_ids is None or position_ids.shape[0] != 1:
-            raise RuntimeError("varlen attention expects one packed row with position_ids")
-        starts = (position_ids[0] == 0).nonzero().flatten()
-        cu = torch.cat([starts, starts.new_tensor([position_ids.shape[1]])]).to(torch.int32)
-        state["cu"], state["max"] = cu, int(cu.diff().max())
-        state["bounds"] = cu.tolist() if varlen_attn is None else None
-
-    def per_example(query: Any, key: Any, value: Any, scaling: float | None) -> Any:
-        gqa = query.shape[1] != key.shape[1]
-        bounds = state["bounds"]
-        outs = [F.scaled_dot_product_attention(query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], is_causal=True,
-                                               scale=scaling, enable_gqa=gqa)
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        return torch.cat(outs, dim=2).transpose(1, 2)  # (1, T, H, D)
-
-    @torch.compiler.disable
-    def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
-                  dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
-        if varlen_attn is None:
-            return per_example(query, key, value, scaling), None
-        # (1, H, T, D) -> (T, H, D)
-        q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))
-        groups = q.shape[1] // k.shape[1]
-        extra: dict[str, Any] = {}
-        if groups > 1:
-            if "enable_gqa" in params:
-                extra["enable_gqa"] = True
-            else:
-                k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        if "is_causal" in params:
-            extra["is_causal"] = True
-        else:
-            extra["window_size"] = (-1, 0)
-        if "scale" in params and scaling is not None:
-            extra["scale"] = scaling
-        out = varlen_attn(q.contiguous(), k.contiguous(), v.contiguous(), state["cu"], state["cu"], state["max"],
-                          state["max"], **extra)
-        return out.unsqueeze(0), None
-
-    AttentionInterface.register("bench_varlen", attention)
-    ALL_MASK_ATTENTION_FUNCTIONS.register("bench_varlen", lambda *args, **kwargs: None)
-    base.model.register_forward_pre_hook(pre_hook, with_kwargs=True)
-    base.config._attn_implementation = "bench_varlen"
-    for module in base.modules():
-        if hasattr(module, "config") and module.config is not base.config:
-            module.config._attn_implementation = "bench_varlen"
-    if varlen_attn is None:
-        return "per-example causal SDPA"
-    return "varlen_attn(" + ", ".join(k for k in ("is_causal", "window_size", "enable_gqa", "scale") if k in params) + ")"
-
-
 def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[dict[str, Any]], device: Any,
                  work: Path) -> dict[str, Any]:
     import torch
@@ -383,16 +295,20 @@ def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[di
                              device=device)
     notes = []
     check: dict[str, float] = {}
-    if spec.get("varlen"):
+    from alignkit.models.attention import use_packed_attention
+    from alignkit.models.forward import compile_decoder_layers
+
+    if not spec.get("dense_mask"):
+        # What prepare_model does for packed training; the loss is checked against the dense-mask path.
         probe = examples[: spec["batch_size"]]
         with torch.no_grad():
             reference = float(objective.loss(model, probe)[0])
-            notes.append(install_varlen_attention(model))
-            varlen = float(objective.loss(model, probe)[0])
-        check = {"sdpa_loss_sum": reference, "varlen_loss_sum": varlen,
-                 "rel_diff": abs(varlen - reference) / max(abs(reference), 1e-9)}
+            notes.append("packed attention" if use_packed_attention(model) else "model family keeps SDPA")
+            packed = float(objective.loss(model, probe)[0])
+        check = {"sdpa_loss_sum": reference, "packed_loss_sum": packed,
+                 "rel_diff": abs(packed - reference) / max(abs(reference), 1e-9)}
     if spec.get("compile"):
-        _compile_layers(model)
+        compile_decoder_layers(model)
         notes.append("decoder layers compiled")
 
     times: list[float] = []
@@ -631,12 +547,9 @@ def plan_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
             runs.append(dict(common, name="alignkit", framework="alignkit"))
             runs.append(dict(common, name="trl-padded", framework="trl", variant="padded"))
             runs.append(dict(common, name="trl-padding-free", framework="trl", variant="padding_free"))
-            if args.varlen:
-                runs.append(dict(common, name="alignkit+varlen", framework="alignkit", varlen=True))
-                if args.compile:
-                    compiled.append(dict(common, name="alignkit+varlen+compile", framework="alignkit", varlen=True,
-                                         compile=True))
-            if args.compile and finetune == "full":
+            if args.dense_mask:
+                runs.append(dict(common, name="alignkit-dense-mask", framework="alignkit", dense_mask=True))
+            if args.compile:
                 compiled.append(dict(common, name="alignkit+compile", framework="alignkit", compile=True))
         runs += compiled
     if args.only:
@@ -717,7 +630,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                          f"tokens; {padded['trained_tokens'] / padded['real_tokens']:.0%} of real tokens are trained)")
         for r in rows:
             if r.get("check"):
-                lines.append(f"   {r['name']}: varlen vs sdpa loss on the first batch, rel. diff "
+                lines.append(f"   {r['name']}: packed attention vs dense-mask loss on the first batch, rel. diff "
                              f"{r['check']['rel_diff']:.2e}")
         first = {r["name"]: r["losses"][0] for r in rows if "error" not in r and r.get("losses")}
         if first:
@@ -749,8 +662,8 @@ def main() -> None:
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the embedded model's)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="add runs with compiled decoder layers (default: on with --cuda)")
-    parser.add_argument("--varlen", action=argparse.BooleanOptionalAction, default=None,
-                        help="add runs with flash varlen attention (default: on with --cuda)")
+    parser.add_argument("--dense-mask", action="store_true",
+                        help="add a run with transformers' dense block-diagonal mask instead of packed attention")
     parser.add_argument("--loss-chunk", type=int, default=None, help="alignkit train.loss_chunk_size (default 1024)")
     parser.add_argument("--profile", action="store_true",
                         help="alignkit runs: 5 more steps after the timed ones, under torch.profiler")
@@ -764,8 +677,8 @@ def main() -> None:
         result = worker(json.loads(args.worker))
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return
-    defaults = (8, 8, 20, 1500, "135m,1b", True, True) if args.cuda else (4, 1, 3, 512, "embedded", False, False)
-    for key, value in zip(("batch_size", "warmup", "steps", "max_len", "shapes", "compile", "varlen"), defaults, strict=True):
+    defaults = (8, 8, 20, 1500, "135m,1b", True) if args.cuda else (4, 1, 3, 512, "embedded", False)
+    for key, value in zip(("batch_size", "warmup", "steps", "max_len", "shapes", "compile"), defaults, strict=True):
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.warmup < 1:

@@ -24,6 +24,30 @@ def tiny_model():
     return load_model("tiny-random", device="cpu", seed=0)
 
 
+@pytest.fixture(scope="module")
+def tiny_base():
+    """``tiny_model`` built once per test module: tests that change its weights deep-copy them."""
+    from alignkit.models.loader import load_model
+
+    return load_model("tiny-random", device="cpu", seed=0)
+
+
+@pytest.fixture()
+def one_thread():
+    """Torch on one thread for the test, restored after it.
+
+    Small models on a busy 2-core CPU: OpenMP threads cost more than they save (training tiny
+    matrices about 5x slower, decoding the embedded model about 2x). A module turns it on with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

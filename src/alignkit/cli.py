@@ -61,6 +61,11 @@ def split_args(args: list[str] | None) -> tuple[list[str], list[str]]:
     return positional, overrides
 
 
+def given_overrides(**options: str | None) -> list[str]:
+    """``key=value`` for each command-line option that was given (an empty one counts as not given)."""
+    return [f"{key}={value}" for key, value in options.items() if value]
+
+
 def resolve(model: type[C], config: Path | None, overrides: list[str], print_config: bool,
             defaults: dict[str, Any] | None = None) -> C:
     resolved = load_config(model, config, overrides, defaults=defaults)
@@ -68,6 +73,13 @@ def resolve(model: type[C], config: Path | None, overrides: list[str], print_con
         typer.echo(config_to_yaml(resolved), nl=False)
         raise typer.Exit(0)
     return resolved
+
+
+def run_command(model: type[C], overrides: list[str], main_fn: Callable[[C], int], *, config: Path | None,
+                print_config: bool, debug: bool) -> None:
+    """Config file + overrides -> ``model`` (``--print-config`` prints it and exits) -> ``main_fn``,
+    under ``run_guarded``: a bad config is one line on stderr and exit code 2, like a bad record."""
+    run_guarded(debug, lambda: main_fn(resolve(model, config, overrides, print_config)))
 
 
 @app.command(context_settings=EXTRA)
@@ -182,7 +194,7 @@ def generate(
 
     def body() -> int:
         prompts, overrides = split_args(args)
-        overrides += [f"model={model}"] * bool(model) + [f"adapter={adapter}"] * bool(adapter)
+        overrides += given_overrides(model=model, adapter=adapter)
         cfg = resolve(GenerateConfig, config, overrides, False)
         cfg.prompts = [*cfg.prompts, *prompts]
         if print_config:
@@ -197,11 +209,10 @@ def generate_main(cfg: Any) -> int:
     from alignkit.data.dataset import resolve_chat_template
     from alignkit.generation.local import LocalGenerator
     from alignkit.io import atomic_write_text
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
     chats = _read_prompts(cfg)
-    loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=cfg.device,
-                        trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
+    loaded = load_from_fields(cfg)
     generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size,
                                chat_template=resolve_chat_template(cfg.chat_template))
     outputs = generator.chat(chats, cfg.generation.params())
@@ -227,23 +238,16 @@ def chat(
     """Chat with a model in the terminal (/reset clears history, /exit quits)."""
     from alignkit.config.commands import ChatConfig
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        overrides += [f"model={model}"] * bool(model) + [f"adapter={adapter}"] * bool(adapter)
-        cfg = resolve(ChatConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
-        return chat_main(cfg)
-
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    overrides += given_overrides(model=model, adapter=adapter)
+    run_command(ChatConfig, overrides, chat_main, config=config, print_config=print_config, debug=debug)
 
 
 def chat_main(cfg: Any) -> int:
     from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
-    loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=cfg.device,
-                        trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
+    loaded = load_from_fields(cfg)
     generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=1)
     history: list[dict[str, str]] = [{"role": "system", "content": cfg.system}] if cfg.system else []
     params = cfg.generation.params()
@@ -274,17 +278,14 @@ def sft(
     """Supervised fine-tuning (full, LoRA, QLoRA) with assistant-only loss and packing."""
     from alignkit.recipes.sft import SFTConfig, run_sft
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        cfg = resolve(SFTConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
+    def main_fn(cfg: SFTConfig) -> int:
         result = run_sft(cfg)
         typer.echo(f"sft done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
                    f"outputs in {cfg.output_dir}")
         return 0
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    run_command(SFTConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 @app.command(context_settings=EXTRA)
@@ -299,7 +300,7 @@ def merge(
 
     def body() -> int:
         adapters, overrides = split_args(args)
-        overrides += [f"model={model}"] * bool(model) + [f"out={out}"] * bool(out)
+        overrides += given_overrides(model=model, out=out)
         cfg = resolve(MergeConfig, config, overrides, print_config)
         if cfg is None:
             return 0
@@ -312,12 +313,12 @@ def merge(
 def merge_main(cfg: Any) -> int:
     from alignkit.io import atomic_folder
     from alignkit.models.adapters import merge_adapters, save_trained_model
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
     if not cfg.out:
         raise AlignkitError("expected an output folder: --out DIR", field="out")
-    loaded = load_model(cfg.model, dtype=cfg.dtype, device="cpu", trust_remote_code=cfg.trust_remote_code,
-                        allow_pickle=cfg.allow_pickle)
+    # The base alone: the adapters to merge are cfg.adapters.
+    loaded = load_from_fields(cfg, spec=cfg.model, device="cpu")
     merged = merge_adapters(loaded.model, cfg.adapters, weights=cfg.weights or None, combination=cfg.combination)
     with atomic_folder(cfg.out, {"kind": "merged", "base": cfg.model, "adapters": cfg.adapters}) as tmp:
         save_trained_model(merged, loaded.tokenizer, tmp)
@@ -363,19 +364,15 @@ def probe(
     from alignkit.config.probe import ProbeConfig
     from alignkit.evaluation.run import print_summary, run_probes
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        given = {"model": model, "adapter": adapter, "train_data": train_data, "probes": probes,
-                 "reward_model": reward_model, "out": out}
-        overrides += [f"{key}={value}" for key, value in given.items() if value]
-        cfg = resolve(ProbeConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
+    def main_fn(cfg: ProbeConfig) -> int:
         _, code = run_probes(cfg, progress=lambda message: typer.echo(message, err=True))
         print_summary(Path(str(cfg.out)) / "summary.json")
         return code
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    overrides += given_overrides(model=model, adapter=adapter, train_data=train_data, probes=probes,
+                                 reward_model=reward_model, out=out)
+    run_command(ProbeConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 @app.command(context_settings=EXTRA)
@@ -399,17 +396,14 @@ def dpo(
     """Preference optimisation: DPO, IPO, cDPO, SimPO, ORPO (loss=...), on prompt/chosen/rejected pairs."""
     from alignkit.recipes.dpo import DPOConfig, run_dpo
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        cfg = resolve(DPOConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
+    def main_fn(cfg: DPOConfig) -> int:
         result = run_dpo(cfg)
         typer.echo(f"dpo ({cfg.loss}) done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
                    f"outputs in {cfg.output_dir}")
         return 0
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    run_command(DPOConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 @app.command(context_settings=EXTRA)
@@ -420,17 +414,14 @@ def rm(
     """Train a reward model (Bradley-Terry, optional margin and centering) on prompt/chosen/rejected pairs."""
     from alignkit.recipes.reward import RewardConfig, run_reward
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        cfg = resolve(RewardConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
+    def main_fn(cfg: RewardConfig) -> int:
         result = run_reward(cfg)
         typer.echo(f"rm done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), reward model in "
                    f"{Path(cfg.output_dir) / 'reward_model'}")
         return 0
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    run_command(RewardConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 @app.command(context_settings=EXTRA)
@@ -442,17 +433,14 @@ def score(
     """Score (prompt, response) records with a reward model; writes JSONL with a score field."""
     from alignkit.recipes.reward import ScoreConfig, run_score
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        overrides += [f"model={model}"] * bool(model)
-        cfg = resolve(ScoreConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
+    def main_fn(cfg: ScoreConfig) -> int:
         count = run_score(cfg)
         typer.echo(f"scored {count} records into {cfg.out}")
         return 0
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    overrides += given_overrides(model=model)
+    run_command(ScoreConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 @app.command(context_settings=EXTRA)
@@ -464,18 +452,15 @@ def prefs(
     """Build preference pairs (RLAIF): sample N replies per prompt, rank with a reward model or an LLM judge."""
     from alignkit.synth.prefs import PrefsConfig, run_prefs
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        overrides += [f"model={model}"] * bool(model)
-        cfg = resolve(PrefsConfig, config, overrides, print_config)
-        if cfg is None:
-            return 0
+    def main_fn(cfg: PrefsConfig) -> int:
         report = run_prefs(cfg)
         typer.echo(f"wrote {report.pairs} pairs from {report.prompts} prompts to {cfg.out} "
                    f"(dropped {dict(report.dropped)}, ties {report.ties}, below min_gap {report.below_gap})")
         return 0
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    overrides += given_overrides(model=model)
+    run_command(PrefsConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 @app.command(context_settings=EXTRA)
@@ -513,12 +498,9 @@ def _synth_run(model: type[C], args: list[str] | None, options: dict[str, Any], 
     """Options + ``key=value`` words (``model=`` meaning ``generator.model=``) -> config -> ``main_fn``."""
     from alignkit.synth.commands import generator_shorthand, option_overrides
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        cfg = resolve(model, config, generator_shorthand(overrides + option_overrides(**options)), print_config)
-        return 0 if cfg is None else main_fn(cfg)
-
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    run_command(model, generator_shorthand(overrides + option_overrides(**options)), main_fn,
+                config=config, print_config=print_config, debug=debug)
 
 
 @synth_app.command("self-instruct", context_settings=EXTRA)
@@ -582,15 +564,14 @@ def ppo(
     from alignkit.config.rl import PPOConfig
     from alignkit.recipes.ppo import run_ppo
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        cfg = resolve(PPOConfig, config, overrides, print_config)
+    def main_fn(cfg: PPOConfig) -> int:
         result = run_ppo(cfg)
         typer.echo(f"ppo done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
                    f"policy in {result.output}")
         return 0
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    run_command(PPOConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 @app.command(context_settings=EXTRA)
@@ -602,15 +583,14 @@ def grpo(
     from alignkit.config.rl import GRPOConfig
     from alignkit.recipes.grpo import run_grpo
 
-    def body() -> int:
-        _, overrides = split_args(args)
-        cfg = resolve(GRPOConfig, config, overrides, print_config)
+    def main_fn(cfg: GRPOConfig) -> int:
         result = run_grpo(cfg)
         typer.echo(f"grpo done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
                    f"policy in {result.output}")
         return 0
 
-    run_guarded(debug, body)
+    _, overrides = split_args(args)
+    run_command(GRPOConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
 def main() -> None:

@@ -12,23 +12,15 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from alignkit.config.base import load_config
 from alignkit.config.rl import GRPOConfig, PPOConfig
 from alignkit.recipes.grpo import run_grpo
 from alignkit.recipes.ppo import run_ppo
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "rl"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """On a shared 2-core box one thread decodes about twice as fast as two (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def common(tmp_path: Path) -> list[str]:

@@ -28,6 +28,8 @@ from alignkit.recipes.dpo import (
 )
 from alignkit.training.batching import pack
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "prefs_toy.jsonl"
 LOG2_F32 = float(torch.tensor(math.log(2.0), dtype=torch.float32))
 
@@ -57,26 +59,10 @@ def _metrics(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: OpenMP threads cost more than they save (5x slower on a busy 2-core CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_base():
-    from alignkit.models.loader import load_model
-
-    return load_model("tiny-random", device="cpu", seed=0).model
-
-
 @pytest.fixture()
 def model(tiny_base):
     """A fresh copy of the seeded tiny model (cheaper than building one per test)."""
-    return copy.deepcopy(tiny_base)
+    return copy.deepcopy(tiny_base.model)
 
 
 @pytest.fixture()

@@ -13,13 +13,7 @@ from alignkit.config.rl import GRPOConfig
 from alignkit.recipes.grpo import run_grpo
 from tests.unit.test_ppo import metrics, rl_args, write_prompts
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def grpo_args(tmp_path: Path, out: str, *extra: str) -> list[str]:

@@ -17,6 +17,8 @@ from alignkit.recipes import rl_common
 from alignkit.recipes.ppo import kl_shaped_rewards, run_ppo
 from alignkit.training.loop import NonFiniteAbort
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PROMPTS = [
     "What is the capital of France?",
     "Say hello.",
@@ -62,15 +64,6 @@ def rl_args(tmp_path: Path, out: str, *extra: str) -> list[str]:
 def metrics(out: Path, kind: str = "train") -> list[dict]:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return [r for r in rows if r["kind"] == kind]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: OpenMP threads cost more than they save on a busy 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,23 +23,9 @@ from alignkit.models.reward_head import (
 from alignkit.recipes.reward import RewardConfig, RewardObjective, ScoreConfig, run_reward, run_score
 from alignkit.training.batching import pack, pad
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "prefs_toy.jsonl"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: OpenMP threads cost more than they save (5x slower on a busy 2-core CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_base():
-    from alignkit.models.loader import load_model
-
-    return load_model("tiny-random", device="cpu", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ class TrainSection(StrictModel):
     early_stopping_patience: int = Field(0, ge=0, description="stop after N evals without improvement (0 = off)")
     max_nonfinite_steps: int = Field(1, ge=0, description="skipped non-finite steps tolerated before aborting")
     log_every: int = Field(1, gt=0)
-    compile: bool = Field(False, description="torch.compile the model (CUDA)")
+    compile: bool = Field(False, description="torch.compile each decoder layer (pays off on CUDA)")
     inject_nonfinite_at: list[int] = Field(default_factory=list,
                                            description="testing aid: make the loss NaN at these steps")
 

@@ -18,6 +18,7 @@ adapter disabled, so no second copy of the weights is loaded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import random
@@ -334,13 +335,18 @@ def _read_prompt_file(path: str) -> list[Chat]:
     return chats
 
 
+def _reference_is_the_adapter_disabled(cfg: ProbeConfig) -> bool:
+    """The winrate reference is the probed model with its adapter switched off (no second copy)."""
+    return "winrate" in cfg.probes and bool(cfg.reward_model) and cfg.reference_model is None
+
+
 @contextlib.contextmanager
 def _reference_side(
     cfg: ProbeConfig, policy: Any, generator: Any
 ) -> Iterator[tuple[Generator, LogProbModel] | str]:
     """The reference generator and log-prob model, or a string saying why there is none."""
     from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
     spec = cfg.reference_model or (None if cfg.adapter else _recorded_base_model(cfg.model))
     if spec is None and cfg.adapter:
@@ -349,14 +355,7 @@ def _reference_side(
     if spec is None:
         yield "no reference model given (reference_model=SPEC, or probe a LoRA adapter)"
         return
-    reference = load_model(
-        spec,
-        adapter=cfg.reference_adapter,
-        dtype=cfg.dtype,
-        device=cfg.device,
-        trust_remote_code=cfg.trust_remote_code,
-        allow_pickle=cfg.allow_pickle,
-    )
+    reference = load_from_fields(cfg, spec=spec, adapter=cfg.reference_adapter)
     if len(reference.tokenizer) != len(policy.tokenizer):
         raise ConfigError(
             f"the reference model's vocabulary ({len(reference.tokenizer)}) differs from the "
@@ -484,20 +483,15 @@ def run_probes(cfg: ProbeConfig, *, progress: Progress = _quiet) -> tuple[list[P
     threshold, else 0 (skipped probes do not fail).
     """
     from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
     if not cfg.out:
         raise ConfigError("expected an output folder: --out DIR", field="out")
     progress(f"loading {cfg.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
-    loaded = load_model(
-        cfg.model,
-        adapter=cfg.adapter,
-        dtype=cfg.dtype,
-        device=cfg.device,
-        trust_remote_code=cfg.trust_remote_code,
-        allow_pickle=cfg.allow_pickle,
-        seed=cfg.seed,
-    )
+    loaded = load_from_fields(cfg, seed=cfg.seed)
+    if cfg.adapter and not _reference_is_the_adapter_disabled(cfg):
+        # Generation with the LoRA folded into the weights: no extra adapter matmuls per layer and token.
+        loaded = dataclasses.replace(loaded, model=loaded.model.merge_and_unload())
     generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
     done: dict[str, ProbeResult] = {}
     for name in (n for n in RUN_ORDER if n in cfg.probes):

@@ -49,6 +49,9 @@ class LocalGenerator:
     def generate_ids(self, prompts: list[list[int]], params: GenerationParams) -> list[list[Generation]]:
         """Generates ``params.num_samples`` replies for each prompt (token ids)."""
         expanded = [(i, p) for i, p in enumerate(prompts) for _ in range(params.num_samples)]
+        # Similar lengths share a batch: less left padding to run through the model. The sort is
+        # stable, so each prompt's samples keep their order.
+        expanded.sort(key=lambda item: len(item[1]))
         results: list[list[Generation]] = [[] for _ in prompts]
         generator = torch.Generator(device="cpu").manual_seed(params.seed)
         for start in range(0, len(expanded), self.batch_size):

@@ -17,12 +17,15 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from alignkit.errors import ModelError
 from alignkit.io import atomic_folder, verify_manifest
+
+if TYPE_CHECKING:
+    from alignkit.config.common import ModelFields
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +247,33 @@ def load_model(
     if adapter:
         model = apply_adapter(model, adapter, trainable=trainable_adapter)
     return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source_dir=source_dir)
+
+
+def load_from_fields(
+    fields: ModelFields,
+    *,
+    spec: str | None = None,
+    adapter: str | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    trainable_adapter: bool = False,
+) -> LoadedModel:
+    """``load_model`` with a command's ``ModelFields`` (dtype, device, trust_remote_code, allow_pickle).
+
+    No ``spec``: ``fields.model`` + ``fields.adapter``. A ``spec`` (a reference, a judge, the bare
+    base) comes with ``adapter`` only: ``fields.adapter`` was trained on ``fields.model``, not on it.
+    ``device`` overrides ``fields.device`` (a distributed rank's device, or CPU for merging).
+    """
+    return load_model(
+        fields.model if spec is None else spec,
+        adapter=fields.adapter if spec is None else adapter,
+        dtype=fields.dtype,
+        device=fields.device if device is None else device,
+        trust_remote_code=fields.trust_remote_code,
+        allow_pickle=fields.allow_pickle,
+        seed=seed,
+        trainable_adapter=trainable_adapter,
+    )
 
 
 def apply_adapter(model: Any, adapter: str | Path, *, trainable: bool = False) -> Any:

@@ -51,12 +51,12 @@ from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.common import DataConfig, ModelFields
 from alignkit.config.training import LoraSection, TrainSection
 from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
-from alignkit.errors import AlignkitError, ConfigError, DataError
+from alignkit.errors import AlignkitError, ConfigError
 from alignkit.io import atomic_write_text
 from alignkit.losses.preference import PreferenceLossOutput, dpo_loss, ipo_loss, orpo_loss, simpo_loss
 from alignkit.losses.sft import shifted_targets, token_logps
-from alignkit.models.forward import hidden_states, lm_head
-from alignkit.recipes.sft import _split_eval, lint_or_refuse, prepare_model
+from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
+from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.training.batching import Batch, pack, pad
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
@@ -457,16 +457,9 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
     loaded, model = prepare_model(cfg, dist)
     tokenizer = loaded.tokenizer
     lint_or_refuse(cfg, tokenizer, getattr(model, "generation_config", None))
-    train_pairs, report = load_preference_data(cfg.data.train, tokenizer, cfg.data)
-    eval_pairs: list[PreferenceExample] = []
-    if cfg.data.eval:
-        eval_pairs, _ = load_preference_data(cfg.data.eval, tokenizer, cfg.data)
-    else:
-        train_pairs, eval_pairs = _split_eval(train_pairs, cfg.data.eval_fraction, cfg.train.seed)  # type: ignore[arg-type,assignment]
-    if len(train_pairs) < dist.world_size:
-        raise DataError(
-            f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train
-        )
+    train_pairs, eval_pairs, report = load_train_eval(
+        cfg, tokenizer, dist, load_preference_data, unit="pairs"
+    )
     if dist.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))
@@ -507,7 +500,7 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         **batching,
     )
     if cfg.train.compile:
-        model.compile()
+        compile_decoder_layers(model)
     result = run_loop(
         model=model,
         objective=objective,

@@ -44,13 +44,13 @@ from alignkit.recipes.rl_common import (
     evaluate,
     finish_run,
     generate,
+    micro_forward,
     rollout_tensors,
     score_replies,
     start_run,
+    step_timings,
     to_rows,
-    token_forward,
 )
-from alignkit.training.loop import peak_memory_mb
 
 __all__ = ["GRPOConfig", "run_grpo"]
 
@@ -59,15 +59,9 @@ def _micro_loss(
     run: RLRun, rollout: Rollout, tensors: dict[str, torch.Tensor], advantages: torch.Tensor, micro: list[int]
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped surrogate with per-reply advantages + β k3 KL to the reference, token means."""
-    cfg, device = run.cfg, run.dist.device
-    grpo = cfg.grpo  # type: ignore[attr-defined]
-    batch = rollout.batch(micro, packed=cfg.train.packing, pad_id=run.pad_id).to(device)
-    out = token_forward(
-        run.policy,
-        batch,
-        temperature=cfg.rollout.temperature,
-        chunk_size=cfg.train.loss_chunk_size,
-    )
+    device = run.dist.device
+    grpo = run.cfg.grpo  # type: ignore[attr-defined]
+    out = micro_forward(run, rollout, micro)
     mask = tensors["mask"][micro].to(device)
     width = mask.shape[1]
     logps = to_rows(out.logps, out.lengths, width)
@@ -144,28 +138,22 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
                 run, rollout, policy=cfg.grpo.iterations > 1, reference=cfg.grpo.beta > 0
             )
             forwarded = time.perf_counter()
-            updates: list[dict[str, float]] = []
-            for _ in range(cfg.grpo.iterations):
-                for indices in run.mini_batches(len(rollout)):
-                    updates.append(
-                        run.update(
-                            indices, rollout.lengths, partial(_micro_loss, run, rollout, tensors, advantages)
-                        )
-                    )
-            trained = time.perf_counter()
-            record = _step_metrics(rollout, scores, group)
-            record.update({key: sum(u[key] for u in updates) / len(updates) for key in updates[0]})
-            record = run.process_mean(record)
-            record.update(
-                skipped_updates=sum(u["skipped"] for u in updates),
-                time_generate_s=generated - started,
-                time_reward_s=scored - generated,
-                time_logprobs_s=forwarded - scored,
-                time_train_s=trained - forwarded,
-                step_time_s=trained - started,
-                peak_mem_mb=peak_memory_mb(run.dist.device),
+            update_means, skipped = run.train_on(
+                rollout, partial(_micro_loss, run, rollout, tensors, advantages), passes=cfg.grpo.iterations
             )
-            del record["skipped"]
+            trained = time.perf_counter()
+            record = run.process_mean({**_step_metrics(rollout, scores, group), **update_means})
+            record.update(
+                skipped_updates=skipped,
+                **step_timings(
+                    run.dist.device,
+                    started=started,
+                    generated=generated,
+                    scored=scored,
+                    forwarded=forwarded,
+                    trained=trained,
+                ),
+            )
             done = run.end_step(record, held_out)
             if done or (stop_after_step is not None and run.state.step >= stop_after_step):
                 break

@@ -63,13 +63,13 @@ from alignkit.recipes.rl_common import (
     evaluate,
     finish_run,
     generate,
+    micro_forward,
     rollout_tensors,
     score_replies,
     start_run,
+    step_timings,
     to_rows,
-    token_forward,
 )
-from alignkit.training.loop import peak_memory_mb
 
 __all__ = ["PPOConfig", "kl_shaped_rewards", "run_ppo"]
 
@@ -115,16 +115,9 @@ def _micro_loss(
     run: RLRun, rollout: Rollout, tensors: dict[str, torch.Tensor], micro: list[int]
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped policy loss + vf_coef x clipped value loss - ent_coef x entropy over a micro-batch."""
-    cfg, device = run.cfg, run.dist.device
-    ppo = cfg.ppo  # type: ignore[attr-defined]
-    batch = rollout.batch(micro, packed=cfg.train.packing, pad_id=run.pad_id).to(device)
-    out = token_forward(
-        run.policy,
-        batch,
-        temperature=cfg.rollout.temperature,
-        chunk_size=cfg.train.loss_chunk_size,
-        value_model=run.value_model,
-    )
+    device = run.dist.device
+    ppo = run.cfg.ppo  # type: ignore[attr-defined]
+    out = micro_forward(run, rollout, micro, values=True)
     width = tensors["mask"].shape[1]
     lengths = out.lengths
     logps, values = to_rows(out.logps, lengths, width), to_rows(out.values, lengths, width)  # type: ignore[arg-type]
@@ -203,28 +196,24 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
             scored = time.perf_counter()
             tensors = _experience(run, rollout, scores.penalised)
             forwarded = time.perf_counter()
-            updates: list[dict[str, float]] = []
-            for _ in range(cfg.ppo.epochs):
-                for indices in run.mini_batches(len(rollout)):
-                    updates.append(
-                        run.update(indices, rollout.lengths, partial(_micro_loss, run, rollout, tensors))
-                    )
+            update_means, skipped = run.train_on(
+                rollout, partial(_micro_loss, run, rollout, tensors), passes=cfg.ppo.epochs
+            )
             trained = time.perf_counter()
-            record = _step_metrics(rollout, scores, tensors)
-            record.update({key: sum(u[key] for u in updates) / len(updates) for key in updates[0]})
-            record = run.process_mean(record)
+            record = run.process_mean({**_step_metrics(rollout, scores, tensors), **update_means})
             record["kl_coef"] = run.kl_controller.value
             run.kl_controller.update(record["kl"], cfg.rollout.prompts_per_step)
             record.update(
-                skipped_updates=sum(u["skipped"] for u in updates),
-                time_generate_s=generated - started,
-                time_reward_s=scored - generated,
-                time_logprobs_s=forwarded - scored,
-                time_train_s=trained - forwarded,
-                step_time_s=trained - started,
-                peak_mem_mb=peak_memory_mb(run.dist.device),
+                skipped_updates=skipped,
+                **step_timings(
+                    run.dist.device,
+                    started=started,
+                    generated=generated,
+                    scored=scored,
+                    forwarded=forwarded,
+                    trained=trained,
+                ),
             )
-            del record["skipped"]
             done = run.end_step(record, held_out)
             if done or (stop_after_step is not None and run.state.step >= stop_after_step):
                 break

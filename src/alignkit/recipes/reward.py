@@ -34,7 +34,7 @@ from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.reward import bradley_terry_loss, pairwise_accuracy
 from alignkit.models.reward_head import RewardModel, reply_end, save_reward_model
-from alignkit.recipes.sft import _split_eval, lint_or_refuse, prepare_model
+from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.training.batching import pack, pad
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import LoopResult, run_loop, setup_distributed
@@ -123,15 +123,9 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
     loaded, lm = prepare_model(cfg, dist)
     tokenizer = loaded.tokenizer
     lint_or_refuse(cfg, tokenizer, getattr(lm, "generation_config", None))
-    train_pairs, report = load_preference_data(cfg.data.train, tokenizer, cfg.data)
-    if cfg.data.eval:
-        eval_pairs, _ = load_preference_data(cfg.data.eval, tokenizer, cfg.data)
-    else:
-        train_pairs, eval_pairs = _split_eval(train_pairs, cfg.data.eval_fraction, cfg.train.seed)  # type: ignore[arg-type,assignment]
-    if len(train_pairs) < dist.world_size:
-        raise DataError(
-            f"{len(train_pairs)} training pairs for {dist.world_size} processes", source=cfg.data.train
-        )
+    train_pairs, eval_pairs, report = load_train_eval(
+        cfg, tokenizer, dist, load_preference_data, unit="pairs"
+    )
     # The head's init draws from the global RNG: seed it so runs (and resumes) start identically.
     torch.manual_seed(cfg.train.seed)
     model = RewardModel(lm)

@@ -58,6 +58,7 @@ from alignkit.training.loop import (
     Progress,
     build_optimizer,
     build_scheduler,
+    peak_memory_mb,
 )
 from alignkit.training.sampler import ResumableSampler
 
@@ -315,17 +316,10 @@ def check_config(cfg: RLFields, *, sequences_per_step: int, world_size: int) -> 
 def load_policy(cfg: RLFields, dist: Distributed) -> tuple[Any, Any]:
     """(loaded, policy). With ``adapter``, the SFT adapter is merged first: the start is the SFT model."""
     from alignkit.models.adapters import apply_lora
-    from alignkit.models.loader import load_model
+    from alignkit.models.attention import use_packed_attention
+    from alignkit.models.loader import load_from_fields
 
-    loaded = load_model(
-        cfg.model,
-        adapter=cfg.adapter,
-        dtype=cfg.dtype,
-        device=str(dist.device),
-        trust_remote_code=cfg.trust_remote_code,
-        allow_pickle=cfg.allow_pickle,
-        seed=cfg.train.seed,
-    )
+    loaded = load_from_fields(cfg, device=str(dist.device), seed=cfg.train.seed)
     model = loaded.model.merge_and_unload() if cfg.adapter else loaded.model
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -334,6 +328,8 @@ def load_policy(cfg: RLFields, dist: Distributed) -> tuple[Any, Any]:
         model = apply_lora(model, cfg.lora)
         if cfg.train.gradient_checkpointing:
             model.enable_input_require_grads()
+    if cfg.train.packing:
+        use_packed_attention(model)
     return loaded, model
 
 
@@ -398,18 +394,12 @@ def save_policy(cfg: RLFields, policy: Any, tokenizer: Any, output_dir: Path) ->
         return final
     from peft import PeftModel
 
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
     trained = output_dir / ".rl-adapter-on-sft"
     policy.save_pretrained(trained, safe_serialization=True)
-    base = load_model(
-        cfg.model,
-        dtype=cfg.dtype,
-        device="cpu",
-        trust_remote_code=cfg.trust_remote_code,
-        allow_pickle=cfg.allow_pickle,
-        seed=cfg.train.seed,
-    ).model
+    # The base alone: the SFT adapter is stacked on it below.
+    base = load_from_fields(cfg, spec=cfg.model, device="cpu", seed=cfg.train.seed).model
     stacked = PeftModel.from_pretrained(base, cfg.adapter, adapter_name="sft")
     stacked.load_adapter(str(trained), adapter_name="rl")
     # cat: A = [s_sft A_sft; s_rl A_rl], B = [B_sft, B_rl], scaling 1: base + ΔW_sft + ΔW_rl exactly.
@@ -545,6 +535,19 @@ def token_forward(
         lengths=lengths,
         entropy=torch.cat(entropy),
         values=values,
+    )
+
+
+def micro_forward(run: RLRun, rollout: Rollout, micro: list[int], *, values: bool = False) -> TokenOutputs:
+    """``token_forward`` of the policy (with gradient) on the replies ``micro``, as the run samples them."""
+    cfg = run.cfg
+    batch = rollout.batch(micro, packed=cfg.train.packing, pad_id=run.pad_id).to(run.dist.device)
+    return token_forward(
+        run.policy,
+        batch,
+        temperature=cfg.rollout.temperature,
+        chunk_size=cfg.train.loss_chunk_size,
+        value_model=run.value_model if values else None,
     )
 
 
@@ -722,6 +725,26 @@ class RLRun:
         order = torch.randperm(count, generator=self.rng).tolist()
         return [order[s : s + size] for s in range(0, count, size)]
 
+    def train_on(
+        self,
+        rollout: Rollout,
+        micro_loss: Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]],
+        *,
+        passes: int,
+    ) -> tuple[dict[str, float], float]:
+        """``passes`` shuffled passes of ``update`` over the rollout's mini-batches.
+
+        Returns each update metric's mean over the updates, and how many updates were skipped
+        (non-finite), counted in this process.
+        """
+        updates = [
+            self.update(indices, rollout.lengths, micro_loss)
+            for _ in range(passes)
+            for indices in self.mini_batches(len(rollout))
+        ]
+        means = {key: sum(u[key] for u in updates) / len(updates) for key in updates[0] if key != "skipped"}
+        return means, sum(u["skipped"] for u in updates)
+
     def update(
         self,
         indices: list[int],
@@ -833,6 +856,20 @@ class RLRun:
     def close(self) -> None:
         self.progress.close()
         self.metrics.close()
+
+
+def step_timings(
+    device: torch.device, *, started: float, generated: float, scored: float, forwarded: float, trained: float
+) -> dict[str, float]:
+    """Seconds per phase of a rollout step (``time.perf_counter`` marks) and the peak memory so far."""
+    return {
+        "time_generate_s": generated - started,
+        "time_reward_s": scored - generated,
+        "time_logprobs_s": forwarded - scored,
+        "time_train_s": trained - forwarded,
+        "step_time_s": trained - started,
+        "peak_mem_mb": peak_memory_mb(device),
+    }
 
 
 def make_value_model(cfg: Any, policy: Any, dist: Distributed) -> torch.nn.Module:

@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from pydantic import Field
@@ -21,11 +21,11 @@ from pydantic import Field
 from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.common import DataConfig, ModelFields
 from alignkit.config.training import LoraSection, TrainSection
-from alignkit.data.dataset import Example, load_sft_data
+from alignkit.data.dataset import BuildReport, Example, load_sft_data
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.sft import chunked_nll_sum, shifted_targets
-from alignkit.models.forward import hidden_states, lm_head
+from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
 from alignkit.training.batching import make_batch, trained_tokens
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
@@ -62,7 +62,12 @@ class SFTObjective:
         return nll, {}
 
 
-def _split_eval(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+ExampleT = TypeVar("ExampleT")
+
+
+def _split_eval(
+    examples: list[ExampleT], fraction: float, seed: int
+) -> tuple[list[ExampleT], list[ExampleT]]:
     if fraction <= 0:
         return examples, []
     generator = torch.Generator().manual_seed(seed)
@@ -75,7 +80,7 @@ def _split_eval(examples: list[Example], fraction: float, seed: int) -> tuple[li
 def prepare_model(cfg: Any, dist: Distributed) -> Any:
     """Loads the model and makes the right parameters trainable (full, LoRA, QLoRA)."""
     from alignkit.models.adapters import apply_lora, check_qlora_available
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
     if cfg.finetune == "qlora":
         from peft import prepare_model_for_kbit_training
@@ -93,10 +98,11 @@ def prepare_model(cfg: Any, dist: Distributed) -> Any:
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
         torch.manual_seed(cfg.train.seed)
-        return loaded, apply_lora(model, cfg.lora)
-    loaded = load_model(cfg.model, adapter=cfg.adapter, dtype=cfg.dtype, device=str(dist.device),
-                        trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle,
-                        seed=cfg.train.seed, trainable_adapter=cfg.adapter is not None)
+        model = apply_lora(model, cfg.lora)
+        _packed_attention_if_packing(cfg, model)
+        return loaded, model
+    loaded = load_from_fields(cfg, device=str(dist.device), seed=cfg.train.seed,
+                              trainable_adapter=cfg.adapter is not None)
     model = loaded.model
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -106,7 +112,41 @@ def prepare_model(cfg: Any, dist: Distributed) -> Any:
         model = apply_lora(model, cfg.lora)
         if cfg.train.gradient_checkpointing:
             model.enable_input_require_grads()
+    _packed_attention_if_packing(cfg, model)
     return loaded, model
+
+
+def _packed_attention_if_packing(cfg: Any, model: Any) -> None:
+    """Packed rows get per-sequence attention kernels instead of a dense block-diagonal mask."""
+    from alignkit.models.attention import use_packed_attention
+
+    if cfg.train.packing:
+        use_packed_attention(model)
+
+
+def load_train_eval(
+    cfg: Any,
+    tokenizer: Any,
+    dist: Distributed,
+    load: Callable[[str, Any, DataConfig], tuple[list[ExampleT], BuildReport]],
+    *,
+    unit: str,
+) -> tuple[list[ExampleT], list[ExampleT], BuildReport]:
+    """(train, eval, train's build report), read by ``load`` (``load_sft_data``, ``load_preference_data``).
+
+    Eval is ``data.eval``, else a seeded ``data.eval_fraction`` of train held out. Refuses fewer
+    training ``unit`` (examples, pairs) than processes: a process with none would hang the others.
+    """
+    train, report = load(cfg.data.train, tokenizer, cfg.data)
+    if cfg.data.eval:
+        held_out, _ = load(cfg.data.eval, tokenizer, cfg.data)
+    else:
+        train, held_out = _split_eval(train, cfg.data.eval_fraction, cfg.train.seed)
+    if len(train) < dist.world_size:
+        raise DataError(
+            f"{len(train)} training {unit} for {dist.world_size} processes", source=cfg.data.train
+        )
+    return train, held_out, report
 
 
 def lint_or_refuse(cfg: Any, tokenizer: Any, generation_config: Any) -> None:
@@ -133,21 +173,14 @@ def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult
     loaded, model = prepare_model(cfg, dist)
     tokenizer = loaded.tokenizer
     lint_or_refuse(cfg, tokenizer, model.generation_config if hasattr(model, "generation_config") else None)
-    train_examples, report = load_sft_data(cfg.data.train, tokenizer, cfg.data)
-    if cfg.data.eval:
-        eval_examples, _ = load_sft_data(cfg.data.eval, tokenizer, cfg.data)
-    else:
-        train_examples, eval_examples = _split_eval(train_examples, cfg.data.eval_fraction, cfg.train.seed)
-    if len(train_examples) < dist.world_size:
-        raise DataError(f"{len(train_examples)} training examples for {dist.world_size} processes",
-                        source=cfg.data.train)
+    train_examples, eval_examples, report = load_train_eval(cfg, tokenizer, dist, load_sft_data, unit="examples")
     if dist.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))
     objective = SFTObjective(packed=cfg.train.packing, pad_id=tokenizer.pad_token_id or 0,
                              chunk_size=cfg.train.loss_chunk_size, device=dist.device)
     if cfg.train.compile:
-        model.compile()
+        compile_decoder_layers(model)
     result = run_loop(model=model, objective=objective, train_examples=train_examples, eval_examples=eval_examples,
                       cfg=cfg.train, output_dir=output_dir, config_hash=config_hash(cfg), resume=cfg.resume,
                       dist=dist, description="sft", stop_after_step=stop_after_step)

@@ -73,16 +73,9 @@ def build_generator(cfg: GeneratorConfig) -> Generator:
             max_n_per_request=cfg.max_n_per_request,
         )
     from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
-    loaded = load_model(
-        cfg.model,
-        adapter=cfg.adapter,
-        dtype=cfg.dtype,
-        device=cfg.device,
-        trust_remote_code=cfg.trust_remote_code,
-        allow_pickle=cfg.allow_pickle,
-    )
+    loaded = load_from_fields(cfg)
     return LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
 
 

@@ -329,7 +329,7 @@ def read_prompt_chats(path: str, system: str | None = None) -> list[Chat]:
 def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
     """The configured judge; a local LLM judge naming the policy's own model reuses its weights."""
     from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
     from alignkit.models.reward_head import load_reward_model
 
     judge = cfg.judge
@@ -357,13 +357,7 @@ def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
     elif judge.model is None or (judge.model == cfg.model and not cfg.adapter):
         generator = policy_generator
     else:
-        loaded = load_model(
-            judge.model,
-            device=cfg.device,
-            dtype=cfg.dtype,
-            trust_remote_code=cfg.trust_remote_code,
-            allow_pickle=cfg.allow_pickle,
-        )
+        loaded = load_from_fields(cfg, spec=judge.model)
         generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=judge.batch_size)
     return LLMJudge(generator, prompt=judge.prompt, max_new_tokens=judge.max_new_tokens)
 
@@ -372,21 +366,14 @@ def run_prefs(cfg: PrefsConfig) -> PrefsReport:
     """Samples, judges and writes the triples to ``cfg.out`` (and the report to ``<out>.report.json``)."""
     from alignkit.generation.local import LocalGenerator
     from alignkit.io import atomic_write_text
-    from alignkit.models.loader import load_model
+    from alignkit.models.loader import load_from_fields
 
     if not cfg.prompts or not cfg.out:
         raise AlignkitError(
             "expected prompts=FILE and out=FILE.jsonl", field="prompts" if not cfg.prompts else "out"
         )
     chats = read_prompt_chats(cfg.prompts, cfg.system)
-    loaded = load_model(
-        cfg.model,
-        adapter=cfg.adapter,
-        dtype=cfg.dtype,
-        device=cfg.device,
-        trust_remote_code=cfg.trust_remote_code,
-        allow_pickle=cfg.allow_pickle,
-    )
+    loaded = load_from_fields(cfg)
     policy = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
     judge = make_judge(cfg, policy)
     params = dataclasses.replace(cfg.generation.params(), num_samples=cfg.num_candidates)
