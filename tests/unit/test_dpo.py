@@ -22,6 +22,7 @@ from alignkit.recipes.dpo import (
     DPOObjective,
     FrozenCopyReference,
     pair_batch,
+    preference_loss,
     resolve_reference,
     run_dpo,
     sequence_logps,
@@ -185,6 +186,7 @@ def test_reference_choices_and_refusals(tmp_path):
         ["reference=none"],
         ["finetune=full", "reference=adapter_disabled"],
         ["adapter=/x", "reference=adapter_disabled"],
+        ["loss=orpo", "sft_weight=1.0"],
     ):
         with pytest.raises(ConfigError):
             resolve_reference(cfg(*bad))
@@ -252,3 +254,23 @@ def test_cli_dpo_print_config_and_bad_combination(tmp_path):
     assert printed.exit_code == 0 and "loss: ipo" in printed.output
     refused = runner.invoke(app, ["dpo", f"data.train={TOY}", "loss=simpo", "reference=copy"])
     assert refused.exit_code == 2 and "reference-free" in refused.output
+
+
+def test_sft_weight_adds_the_chosen_per_token_nll():
+    """RPO: loss = DPO + α · (-chosen logp / chosen length), per example.
+
+    Pair 1: chosen -4 over 2 tokens, rejected -6, reference -5 and -5, β = 0.1:
+        DPO = -log σ(0.1 · ((-4 + 5) - (-6 + 5))) = -log σ(0.2) = 0.598139
+        NLL = 4 / 2 = 2, so with α = 0.5 the loss is 0.598139 + 1.0 = 1.598139.
+    Pair 2: chosen -3 over 3 tokens, rejected -3, reference -3 and -3: DPO = log 2 = 0.693147,
+        NLL = 1, loss = 0.693147 + 0.5 = 1.193147.
+    """
+    logps = torch.tensor([-4.0, -3.0, -6.0, -3.0])
+    lengths = torch.tensor([2, 3, 4, 3])
+    ref = torch.tensor([-5.0, -3.0, -5.0, -3.0])
+    plain = preference_loss("sigmoid", logps, lengths, ref, beta=0.1, label_smoothing=0.0, simpo_gamma=0.5)
+    rpo = preference_loss("sigmoid", logps, lengths, ref, beta=0.1, label_smoothing=0.0, simpo_gamma=0.5,
+                          sft_weight=0.5)
+    torch.testing.assert_close(plain.losses, torch.tensor([0.598139, 0.693147]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(rpo.losses, torch.tensor([1.598139, 1.193147]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(rpo.chosen_rewards, plain.chosen_rewards)

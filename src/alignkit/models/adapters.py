@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +12,18 @@ import torch
 
 from alignkit.config.training import LoraSection
 from alignkit.errors import ModelError
+
+
+@contextlib.contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Silences the FutureWarning PEFT triggers when it wraps a model.
+
+    PEFT reads transformers' deprecated ``is_gradient_checkpointing`` in ``PeftModel.__init__``: the
+    warning is about PEFT's code, nothing a user of alignkit can change.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def apply_lora(model: Any, lora: LoraSection) -> Any:
@@ -21,7 +36,8 @@ def apply_lora(model: Any, lora: LoraSection) -> Any:
         target_modules=lora.target_modules,
         use_dora=lora.use_dora, use_rslora=lora.use_rslora, task_type="CAUSAL_LM", bias="none",
     )
-    return get_peft_model(model, config)
+    with peft_wrapping():
+        return get_peft_model(model, config)
 
 
 def check_qlora_available(device: torch.device) -> None:
@@ -64,7 +80,8 @@ def merge_adapters(base: Any, adapters: list[str], *, weights: list[float] | Non
     for adapter in adapters:
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise ModelError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)", field="adapters")
-    model = PeftModel.from_pretrained(base, adapters[0], adapter_name="a0")
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(base, adapters[0], adapter_name="a0")
     if len(adapters) == 1:
         return model.merge_and_unload()
     for index, adapter in enumerate(adapters[1:], start=1):

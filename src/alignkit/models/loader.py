@@ -283,7 +283,10 @@ def apply_adapter(model: Any, adapter: str | Path, *, trainable: bool = False) -
     adapter_path = Path(adapter)
     if not (adapter_path / "adapter_config.json").is_file():
         raise ModelError(f"{adapter_path} is not a PEFT adapter folder (no adapter_config.json)", field="adapter")
-    return PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
+    from alignkit.models.adapters import peft_wrapping
+
+    with peft_wrapping():
+        return PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
 
 
 def model_fingerprint(loaded: LoadedModel) -> str:

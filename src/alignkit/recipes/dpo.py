@@ -87,6 +87,12 @@ class DPOConfig(ModelFields):
         description="auto | copy | adapter_disabled | precomputed | none (auto: none for simpo/orpo, "
         "precomputed with adapter=, copy for full, adapter_disabled for lora)",
     )
+    sft_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="adds this times the chosen reply's per-token NLL to sigmoid/ipo/cdpo/simpo (RPO, TRL's "
+        "rpo_alpha): keeps DPO from lowering the chosen reply's likelihood along with the rejected one",
+    )
     resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
 
@@ -95,6 +101,9 @@ def resolve_reference(cfg: DPOConfig) -> str:
     """The reference kind ``auto`` stands for, after refusing combinations that cannot be right."""
     if cfg.loss == "cdpo" and cfg.label_smoothing == 0:
         raise ConfigError("loss=cdpo needs label_smoothing > 0 (e.g. 0.1)", field="label_smoothing")
+    if cfg.sft_weight and cfg.loss == "orpo":
+        raise ConfigError("loss=orpo already has an SFT term (its beta weighs the odds ratio); leave "
+                          "sft_weight=0", field="sft_weight")
     if cfg.label_smoothing and cfg.loss in ("ipo", "orpo"):
         raise ConfigError(f"loss={cfg.loss} has no label smoothing", field="label_smoothing")
     reference_free = cfg.loss in REFERENCE_FREE
@@ -229,8 +238,34 @@ def preference_loss(
     beta: float,
     label_smoothing: float,
     simpo_gamma: float,
+    sft_weight: float = 0.0,
 ) -> PreferenceLossOutput:
-    """Dispatches to the pure losses. logps, lengths, ref_logps: (2B,), chosen first then rejected."""
+    """Dispatches to the pure losses. logps, lengths, ref_logps: (2B,), chosen first then rejected.
+
+    ``sft_weight`` > 0 adds ``sft_weight * (-chosen / |chosen|)`` (the chosen reply's per-token NLL)
+    to each example's loss (RPO; ORPO has this term built in, so it refuses the extra one).
+    """
+    output = _preference_loss(loss, logps, lengths, ref_logps, beta=beta, label_smoothing=label_smoothing,
+                              simpo_gamma=simpo_gamma)
+    if not sft_weight:
+        return output
+    if loss == "orpo":
+        raise ValueError("loss=orpo already has an SFT term; sft_weight is for the other losses")
+    n = logps.shape[0] // 2
+    chosen_nll = -logps[:n] / lengths[:n].float()
+    return output._replace(losses=output.losses + sft_weight * chosen_nll)
+
+
+def _preference_loss(
+    loss: str,
+    logps: torch.Tensor,
+    lengths: torch.Tensor,
+    ref_logps: torch.Tensor | None,
+    *,
+    beta: float,
+    label_smoothing: float,
+    simpo_gamma: float,
+) -> PreferenceLossOutput:
     n = logps.shape[0] // 2
     chosen, rejected = logps[:n], logps[n:]
     chosen_lengths, rejected_lengths = lengths[:n].float(), lengths[n:].float()
@@ -296,8 +331,10 @@ class DPOObjective:
         pad_id: int,
         chunk_size: int,
         device: torch.device,
+        sft_weight: float = 0.0,
     ) -> None:
         self.loss_name = loss
+        self.sft_weight = sft_weight
         self.beta = beta
         self.label_smoothing = label_smoothing
         self.simpo_gamma = simpo_gamma
@@ -322,6 +359,7 @@ class DPOObjective:
             beta=self.beta,
             label_smoothing=self.label_smoothing,
             simpo_gamma=self.simpo_gamma,
+            sft_weight=self.sft_weight,
         )
         return output.losses.sum(), pair_metrics(output, logps)
 
@@ -497,6 +535,7 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         simpo_gamma=cfg.simpo_gamma,
         reference=reference,
         device=dist.device,
+        sft_weight=cfg.sft_weight,
         **batching,
     )
     if cfg.train.compile:

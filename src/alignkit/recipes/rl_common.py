@@ -394,13 +394,15 @@ def save_policy(cfg: RLFields, policy: Any, tokenizer: Any, output_dir: Path) ->
         return final
     from peft import PeftModel
 
+    from alignkit.models.adapters import peft_wrapping
     from alignkit.models.loader import load_from_fields
 
     trained = output_dir / ".rl-adapter-on-sft"
     policy.save_pretrained(trained, safe_serialization=True)
     # The base alone: the SFT adapter is stacked on it below.
     base = load_from_fields(cfg, spec=cfg.model, device="cpu", seed=cfg.train.seed).model
-    stacked = PeftModel.from_pretrained(base, cfg.adapter, adapter_name="sft")
+    with peft_wrapping():
+        stacked = PeftModel.from_pretrained(base, cfg.adapter, adapter_name="sft")
     stacked.load_adapter(str(trained), adapter_name="rl")
     # cat: A = [s_sft A_sft; s_rl A_rl], B = [B_sft, B_rl], scaling 1: base + ΔW_sft + ΔW_rl exactly.
     stacked.add_weighted_adapter(["sft", "rl"], [1.0, 1.0], adapter_name="default", combination_type="cat")
