@@ -40,7 +40,7 @@ def common(tmp_path: Path) -> list[str]:
         "reward.stop_penalty=1.0",
         "rollout.max_new_tokens=20",
         "train.batch_size=8",
-        "train.lr=2e-3",
+        "train.lr=1e-3",  # at 2e-3 four LoRA steps overshoot: KL 11-19 nats/reply
         "train.max_steps=4",
     ]
 
@@ -74,7 +74,7 @@ def test_ppo_raises_held_out_reward_at_bounded_kl(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_grpo_raises_held_out_reward_at_bounded_kl(tmp_path: Path) -> None:
     cfg = load_config(
-        GRPOConfig, None, [*common(tmp_path), "rollout.prompts_per_step=2", "grpo.group_size=4"]
+        GRPOConfig, None, [*common(tmp_path), "rollout.prompts_per_step=2", "grpo.group_size=4", "train.lr=6e-4"]
     )
     run_grpo(cfg)
     before, after = report("grpo", tmp_path / "run")
