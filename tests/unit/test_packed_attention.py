@@ -82,14 +82,23 @@ def test_a_direct_trunk_call_without_boundaries_still_stays_inside_each_sequence
 def test_packed_rows_never_build_a_dense_mask(models, monkeypatch):
     import transformers.masking_utils as masking
 
-    _, packed = models
+    dense, packed = models
+    built = []
+    real_sdpa_mask = masking.sdpa_mask
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("a mask was built for a packed row")
+    def counting(*args, **kwargs):
+        built.append(kwargs.get("q_length"))
+        return real_sdpa_mask(*args, **kwargs)
 
-    monkeypatch.setattr(masking, "sdpa_mask", refuse)
+    monkeypatch.setattr(masking, "sdpa_mask", counting)
+    batch = pack(SEQUENCES)
     with torch.no_grad():
-        hidden_states(packed, pack(SEQUENCES))
+        by_sequence = hidden_states(packed, batch)
+        padded = hidden_states(packed, pad(SEQUENCES, pad_id=2))
+    assert len(built) == 1  # only the padded batch asked for a mask
+    assert padded.shape[0] == len(SEQUENCES)
+    with torch.no_grad():
+        torch.testing.assert_close(by_sequence, hidden_states(dense, batch), atol=1e-5, rtol=0)
 
 
 def test_padded_batches_and_generation_are_unchanged(models):
