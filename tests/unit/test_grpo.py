@@ -1,4 +1,5 @@
-"""GRPO on the tiny random Llama: learning at bounded KL, μ > 1 with a skipped update, eval, resume."""
+"""GRPO on the tiny random Llama: learning at bounded KL, μ > 1 with a skipped update, eval, resume,
+two processes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from safetensors.torch import load_file
 from alignkit.config.base import load_config
 from alignkit.config.rl import GRPOConfig
 from alignkit.recipes.grpo import run_grpo
-from tests.unit.test_ppo import metrics, rl_args, write_prompts
+from tests.unit.test_ppo import (
+    check_two_processes_match_one,
+    metrics,
+    needs_torchrun,
+    rl_args,
+    write_prompts,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,3 +73,18 @@ def test_grpo_resume_is_bit_identical(tmp_path: Path) -> None:
     assert [r["reward"] for r in metrics(tmp_path / "straight")] == [
         r["reward"] for r in metrics(tmp_path / "resumed")
     ]
+
+
+@needs_torchrun
+def test_grpo_two_processes_match_one_process(tmp_path: Path) -> None:
+    """4 prompts x G = 4 replies per step: 1 process with micro-batches of 4 x grad_accum 4, or 2
+    processes with 2 whole groups each (group statistics never cross processes), μ = 2, β = 0.04."""
+    args = grpo_args(
+        tmp_path, "x", "train.lr=2e-3", "train.max_steps=2", "grpo.iterations=2", "train.batch_size=4"
+    )
+    args = [a for a in args if not a.startswith("output_dir=")]
+    check_two_processes_match_one(
+        tmp_path, "grpo", args, ["train.grad_accum=2"], ["train.grad_accum=4"], port=29535,
+        compared=("reward", "score", "reward_std", "zero_std_groups", "loss", "policy_loss", "clip_fraction",
+                  "approx_kl", "kl_k3_token", "entropy"),
+    )  # fmt: skip

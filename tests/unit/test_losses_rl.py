@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -18,6 +21,7 @@ from alignkit.losses.rl import (
     group_advantages,
     kl_estimate,
     masked_mean,
+    masked_moments,
     masked_sum,
     masked_var,
     masked_whiten,
@@ -102,6 +106,95 @@ def test_masked_whiten_gradient_is_finite_with_nan_padding() -> None:
     assert values.grad is not None
     assert torch.isfinite(values.grad).all()
     assert torch.all(values.grad[MASK == 0] == 0)
+
+
+AllSum = Callable[[torch.Tensor], torch.Tensor]
+
+
+def on_fake_processes(*shard_fns: Callable[[AllSum], object]) -> list[object]:
+    """Runs each fn(all_sum) in its own thread, as one process of a data-parallel group: like
+    ``all_reduce``, the k-th all_sum call of every shard returns the element-wise sum of the tensors
+    all shards passed to their k-th call (summed in shard order, so every shard gets the same bits)."""
+    barrier = threading.Barrier(len(shard_fns), timeout=30)
+    slots: list[torch.Tensor | None] = [None] * len(shard_fns)
+
+    def all_sum_of(shard: int) -> AllSum:
+        def all_sum(tensor: torch.Tensor) -> torch.Tensor:
+            slots[shard] = tensor
+            barrier.wait()
+            total = torch.stack(slots).sum(dim=0)  # type: ignore[arg-type]
+            barrier.wait()  # no shard posts its next tensor before every shard has read this sum
+            return total
+
+        return all_sum
+
+    with ThreadPoolExecutor(len(shard_fns)) as pool:
+        futures = [pool.submit(fn, all_sum_of(i)) for i, fn in enumerate(shard_fns)]
+        return [f.result() for f in futures]
+
+
+def test_masked_whiten_over_two_shards_hand_value() -> None:
+    """Shard A holds 1, 2, 3 (and NaN padding), shard B holds 4, 5: the batch of the tests above.
+
+    First all_sum: A sends (count 3, sum 6), B sends (2, 9): (5, 15), global mean 3.
+    Second: A sends (1-3)² + (2-3)² + (3-3)² = 5, B sends (4-3)² + (5-3)² = 5: 10.
+    Unbiased variance 10 / 4 = 2.5, as for the whole batch: A -> (-1.2649110641, -0.6324555320, 0),
+    B -> (0.6324555320, 1.2649110641). Whitened alone, A would be (1 - 2) / 1, ... = (-1, 0, 1).
+    """
+    shard_a, mask_a = t([1.0, 2.0, 3.0, NAN]), torch.tensor([[1, 1, 1, 0]])
+    shard_b, mask_b = t([4.0, 5.0, NAN]), torch.tensor([[1, 1, 0]])  # its own width, as a process's rollout
+    moments_a, moments_b = on_fake_processes(
+        lambda all_sum: masked_moments(shard_a, mask_a, all_sum=all_sum),
+        lambda all_sum: masked_moments(shard_b, mask_b, all_sum=all_sum),
+    )
+    expected_moments = (t(5.0)[0], t(3.0)[0], t(10.0)[0])
+    for got in (moments_a, moments_b):
+        torch.testing.assert_close(got, expected_moments, atol=0, rtol=0)  # type: ignore[arg-type]
+    white_a, white_b = on_fake_processes(
+        lambda all_sum: masked_whiten(shard_a, mask_a, all_sum=all_sum),
+        lambda all_sum: masked_whiten(shard_b, mask_b, all_sum=all_sum),
+    )
+    torch.testing.assert_close(white_a, t([-1.2649110641, -0.6324555320, 0.0, 0.0]), atol=1e-8, rtol=0)
+    torch.testing.assert_close(white_b, t([0.6324555320, 1.2649110641, 0.0]), atol=1e-8, rtol=0)
+    torch.testing.assert_close(masked_whiten(shard_a, mask_a), t([-1.0, 0.0, 1.0, 0.0]), atol=1e-8, rtol=0)
+
+
+def test_masked_whiten_of_shards_equals_whitening_the_concatenated_batch() -> None:
+    """Float32 advantages far from 0 (mean 50, std 3), ragged rows, 1e6 garbage on padding, split 2 + 4
+    rows with each shard cut to its own longest row: the shards' results are the whole batch's rows."""
+    g = torch.Generator().manual_seed(0)
+    values = torch.randn(6, 9, generator=g) * 3 + 50
+    mask = torch.zeros(6, 9, dtype=torch.long)
+    for row, length in enumerate([9, 5, 2, 7, 1, 4]):
+        mask[row, :length] = 1
+    values[mask == 0] = 1e6
+    whole = masked_whiten(values, mask)
+    rows = [slice(0, 2), slice(2, 6)]
+    shards = [(values[rows[0]], mask[rows[0]]), (values[rows[1], :7], mask[rows[1], :7])]
+    results = on_fake_processes(*(partial_whiten(v, m) for v, m in shards))
+    for shard_rows, (shard_values, shard_mask), result in zip(rows, shards, results, strict=True):
+        width = shard_values.shape[1]
+        torch.testing.assert_close(result, whole[shard_rows, :width], atol=1e-6, rtol=0)
+        # Whitened alone, a shard gets another answer: the comparison above can tell them apart.
+        alone = masked_whiten(shard_values, shard_mask)
+        assert (alone - whole[shard_rows, :width]).abs().max() > 0.05
+
+
+def partial_whiten(values: torch.Tensor, mask: torch.Tensor) -> Callable[[AllSum], torch.Tensor]:
+    return lambda all_sum: masked_whiten(values, mask, all_sum=all_sum)
+
+
+def test_masked_var_over_shards_is_exact_far_from_zero() -> None:
+    """Float32 values 1e4 + N(0, 0.1²), 2 x 500 per shard. One reduction of Σx² would lose it all:
+    Σx² ≈ 1e11, float32 spacing there ≈ 8e3, while n·var ≈ 10. Two passes keep it (≈ float64 within 1%)."""
+    g = torch.Generator().manual_seed(1)
+    values = 1e4 + 0.1 * torch.randn(4, 500, generator=g, dtype=torch.float64)
+    mask = torch.ones(4, 500)
+    exact = masked_var(values, mask)
+    shards = [(values[:2].float(), mask[:2]), (values[2:].float(), mask[2:])]
+    variances = on_fake_processes(*(lambda s, v=v, m=m: masked_var(v, m, all_sum=s) for v, m in shards))
+    for var in variances:
+        assert abs(float(var) / float(exact) - 1) < 1e-2, (float(var), float(exact))
 
 
 # ----------------------------------------------------------------------------------- KL estimators

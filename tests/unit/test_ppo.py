@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,6 +231,69 @@ def test_config_refusals(tmp_path: Path) -> None:
         run_ppo(load_config(PPOConfig, None, rl_args(tmp_path, "a", "lora.dropout=0.1")))
     with pytest.raises(ConfigError, match="mini-batches"):
         run_ppo(load_config(PPOConfig, None, rl_args(tmp_path, "b", "train.batch_size=3")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Two processes (torchrun, gloo on the CPU)
+
+DRIVER = Path(__file__).parents[1] / "helpers" / "rl_driver.py"
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+needs_torchrun = pytest.mark.skipif(
+    shutil.which("torchrun") is None and not TORCHRUN.exists(), reason="torchrun not found"
+)
+
+
+def run_rl_driver(kind: str, args: list[str], *, port: int | None = None) -> subprocess.CompletedProcess:
+    """``tests/helpers/rl_driver.py`` in one process, or in two under torchrun when ``port`` is given."""
+    launcher = [sys.executable] if port is None else [
+        str(TORCHRUN), "--nproc_per_node", "2", "--master_port", str(port)
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "OMP_NUM_THREADS": "1"}
+    command = [*launcher, str(DRIVER), kind, *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def check_two_processes_match_one(tmp_path: Path, kind: str, args: list[str], per_rank: list[str],
+                                  single: list[str], *, port: int, compared: tuple[str, ...]) -> None:  # fmt: skip
+    """Same global batch in 1 and 2 processes; the driver samples each prompt alone (see its docstring:
+    the recipes' own sampling depends on the split), so everything after sampling must agree."""
+    one = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'one'}", *single])
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'two'}", *per_rank], port=port)
+    assert two.returncode == 0, two.stderr[-3000:]
+
+    out = tmp_path / "two"
+    assert (out / "run.json").is_file() and json.loads((out / "run.json").read_text())["steps"] == 2
+    rank0 = load_file(str(out / "trainable-rank0.safetensors"))
+    rank1 = load_file(str(out / "trainable-rank1.safetensors"))
+    assert rank0.keys() == rank1.keys() and rank0
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name  # summed gradients: both ranks step alike
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if r["kind"] == "train"] == [1, 2]  # rank 0 writes, once
+
+    rows_one, rows_two = metrics(tmp_path / "one"), metrics(out)
+    for row_one, row_two in zip(rows_one, rows_two, strict=True):
+        for key in compared:
+            assert abs(row_one[key] - row_two[key]) < 1e-5, (row_two["step"], key, row_one[key], row_two[key])
+    single_weights = load_file(str(tmp_path / "one" / "trainable-rank0.safetensors"))
+    for name in rank0:
+        torch.testing.assert_close(rank0[name], single_weights[name], atol=1e-5, rtol=0)
+
+
+@needs_torchrun
+def test_ppo_two_processes_match_one_process_and_whiten_over_the_global_batch(tmp_path: Path) -> None:
+    """8 prompts per step: 1 process with micro-batches of 4 x grad_accum 2, or 2 processes of 4 each.
+    Whitening per process would shift the advantages (and every loss) of the 2-process run."""
+    args = rl_args(tmp_path, "x", "train.lr=2e-3", "train.max_steps=2", "ppo.epochs=2", "train.batch_size=4")
+    args = [a for a in args if not a.startswith("output_dir=")]
+    check_two_processes_match_one(
+        tmp_path, "ppo", args, ["train.grad_accum=1"], ["train.grad_accum=2"], port=29534,
+        compared=("reward", "kl", "advantages_mean", "advantages_std", "loss", "policy_loss", "value_loss",
+                  "clip_fraction", "approx_kl"),
+    )  # fmt: skip
+    for row in metrics(tmp_path / "two"):  # the global batch's whitened advantages
+        assert abs(row["advantages_mean"]) < 1e-5 and abs(row["advantages_std"] - 1.0) < 1e-5, row
 
 
 # ---------------------------------------------------------------------------------------------

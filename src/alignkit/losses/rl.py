@@ -9,6 +9,7 @@ NaN/inf garbage there changes neither values nor gradients.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 import torch
@@ -24,6 +25,7 @@ __all__ = [
     "group_advantages",
     "kl_estimate",
     "masked_mean",
+    "masked_moments",
     "masked_sum",
     "masked_var",
     "masked_whiten",
@@ -70,19 +72,38 @@ def masked_mean(values: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
     return masked_sum(values, mask, dim) / count.clamp(min=1)
 
 
-def masked_var(values: Tensor, mask: Tensor, unbiased: bool = True) -> Tensor:
-    """Variance of values over the positions where mask is 1 (a scalar).
+def masked_moments(
+    values: Tensor, mask: Tensor, *, all_sum: Callable[[Tensor], Tensor] | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(count, mean, sum of squared deviations from the mean) of values where mask is 1: scalars.
 
-    values, mask: same shape. unbiased=True uses Bessel's correction n/(n-1), n = mask.sum().
-    Raises ValueError when there are no positions, or only one and ``unbiased`` is set (this reads
-    the count on the host: one sync, fine at one call per batch).
+    values, mask: same shape. ``all_sum`` sums a tensor over data-parallel processes (e.g. an
+    ``all_reduce``); with it, the moments are those of the global batch, the concatenation of every
+    process's masked values. None: this tensor alone.
+
+    Two reductions: (count, Σx) first, then Σ(x - mean)² around the *global* mean. One reduction of
+    (count, Σx, Σx²) would save a round trip, but Σx² - (Σx)²/n cancels catastrophically in float32
+    when |mean| >> std (e.g. returns far from 0). ``all_sum`` is not differentiated
+    through; without it, gradients flow to ``values`` as usual.
     """
-    mean = masked_mean(values, mask)
+    count = mask.to(values.dtype).sum()
+    total = masked_sum(values, mask)
+    if all_sum is not None:
+        count, total = all_sum(torch.stack([count, total])).unbind()
+    mean = total / count.clamp(min=1)
     # Mask before squaring: NaN on padding would otherwise reach the gradient of ``mean``.
-    var = masked_mean(_masked(values - mean, mask) ** 2, mask)
-    n = int(mask.sum().item())
+    squared_deviations = (_masked(values - mean, mask) ** 2).sum()
+    if all_sum is not None:
+        squared_deviations = all_sum(squared_deviations)
+    return count, mean, squared_deviations
+
+
+def _variance(count: Tensor, squared_deviations: Tensor, *, unbiased: bool) -> Tensor:
+    """Σ(x - mean)² / n, times n/(n-1) when ``unbiased``; reads n on the host (one sync per call)."""
+    n = int(count.item())
     if n == 0:
         raise ValueError("masked_var: the mask selects no positions")
+    var = squared_deviations / count.clamp(min=1)
     if unbiased:
         if n == 1:
             raise ValueError("masked_var: unbiased variance needs at least 2 masked positions, got 1")
@@ -90,15 +111,41 @@ def masked_var(values: Tensor, mask: Tensor, unbiased: bool = True) -> Tensor:
     return var
 
 
-def masked_whiten(values: Tensor, mask: Tensor, shift_mean: bool = True, eps: float = 1e-8) -> Tensor:
+def masked_var(
+    values: Tensor,
+    mask: Tensor,
+    unbiased: bool = True,
+    *,
+    all_sum: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """Variance of values over the positions where mask is 1 (a scalar).
+
+    values, mask: same shape. unbiased=True uses Bessel's correction n/(n-1), n = mask.sum() (over
+    all processes with ``all_sum``, see ``masked_moments``). Raises ValueError when there are no
+    positions, or only one and ``unbiased`` is set.
+    """
+    count, _, squared_deviations = masked_moments(values, mask, all_sum=all_sum)
+    return _variance(count, squared_deviations, unbiased=unbiased)
+
+
+def masked_whiten(
+    values: Tensor,
+    mask: Tensor,
+    shift_mean: bool = True,
+    eps: float = 1e-8,
+    *,
+    all_sum: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
     """(values - mean) / sqrt(var + eps) over the positions where mask is 1; 0 elsewhere.
 
     values, mask: same shape, e.g. (B, T) advantages. Mean and (unbiased) variance are taken over
-    the masked positions of the whole tensor, so padding does not shift them. With
+    the masked positions of the whole tensor, so padding does not shift them; with ``all_sum`` over
+    those of every process (``masked_moments``), so each process whitens its shard with the global
+    batch's statistics and the result does not depend on how the batch was split. With
     ``shift_mean=False`` the mean is added back (only the scale changes), as PPO does for rewards.
     """
-    mean = masked_mean(values, mask)
-    var = masked_var(values, mask, unbiased=True)
+    count, mean, squared_deviations = masked_moments(values, mask, all_sum=all_sum)
+    var = _variance(count, squared_deviations, unbiased=True)
     whitened = _masked(values - mean, mask) * torch.rsqrt(var + eps)
     if not shift_mean:
         whitened = _masked(whitened + mean, mask)

@@ -22,7 +22,10 @@ Where this departs from GRPO in DeepSeekMath (Shao et al., 2024):
   rollout, as the paper's μ inner updates.
 - The group std is the unbiased one with eps = 1e-4 (TRL 1.16's ``nanstd``).
 - The stop penalty is ours; log-probs are taken at the sampling temperature (as TRL).
-- LoRA dropout must be 0; with several processes each process samples whole groups.
+- LoRA dropout must be 0.
+- With several processes, each samples all G replies of its own prompts: a group never spans
+  processes, so its mean and std (the only statistics in an advantage; there is no batch-level
+  whitening or std) are exact in each process. Gradients are summed exactly over processes.
 - Rollouts run through transformers ``generate``. An in-process vLLM engine (weights synced each
   step) is left out: it cannot be installed or tested here, and we ship no untested path.
 """

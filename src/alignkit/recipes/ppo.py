@@ -11,7 +11,8 @@
    c. one no-grad forward: old log-probs, values, reference log-probs (``logprobs_s``);
    d. per-token reward ``r_t = -β kl_t`` plus the score on the reply's last token, with kl_t the
       k1/k2/k3 estimate and β fixed or adaptive (Ziegler et al.'s controller);
-   e. GAE(γ, λ) gives advantages and returns; advantages are whitened over the batch;
+   e. GAE(γ, λ) gives advantages and returns; advantages are whitened over the global batch (the
+      replies of all processes);
    f. ``ppo.epochs`` passes over shuffled mini-batches: clipped policy loss + ``vf_coef`` x clipped value
       loss - ``ent_coef`` x entropy, each a token mean over the mini-batch (``train_s``);
    g. β is updated from the measured KL; metrics are logged, held-out prompts evaluated, checkpoints written.
@@ -29,14 +30,20 @@ al., 2022, InstructGPT):
 - The stop penalty is ours (TRL's ``missing_eos_penalty``), so the policy learns to end its turn.
 - Log-probs are taken at the sampling temperature (as TRL); top_p/top_k < 1 would sample off-policy.
 - LoRA dropout must be 0 (``check_config``), so that π/π_old is exactly what the weights say.
-- With several processes, advantages are whitened per process; gradients are summed exactly.
+- With several processes, advantages are whitened with the global batch's mean and variance (token
+  count and sum, then squared deviations around the global mean, each summed over processes), and
+  gradients are summed exactly: an update is the one a single process would make on the union of
+  the processes' mini-batches. The replies themselves do depend on the split: each process samples
+  its prompts with a seed of its own.
 - Rollouts run through transformers ``generate``. An in-process vLLM engine (weights synced each
   step) is left out: it cannot be installed or tested here, and we ship no untested path.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -51,6 +58,7 @@ from alignkit.losses.rl import (
     explained_variance,
     kl_estimate,
     masked_mean,
+    masked_moments,
     masked_sum,
     masked_whiten,
     ppo_policy_loss,
@@ -105,8 +113,9 @@ def _experience(run: RLRun, rollout: Rollout, scores: torch.Tensor) -> dict[str,
     )
     rewards = kl_shaped_rewards(scores, tensors["kl"], mask, beta=run.kl_controller.value)
     advantages, returns = compute_gae(rewards, tensors["old_values"], mask, gamma=cfg.gamma, lam=cfg.lam)
-    if cfg.whiten_advantages and mask.sum() > 1:
-        advantages = masked_whiten(advantages, mask)
+    # The global token count decides: every process must take the same branch (whitening reduces).
+    if cfg.whiten_advantages and run.dist.all_sum(float(mask.sum())) > 1:
+        advantages = masked_whiten(advantages, mask, all_sum=run.dist.all_sum_tensor)
     tensors.update(advantages=advantages, returns=returns)
     return tensors
 
@@ -162,6 +171,19 @@ def _step_metrics(rollout: Rollout, scores: Any, tensors: dict[str, torch.Tensor
     }
 
 
+def _advantage_metrics(
+    advantages: torch.Tensor, mask: torch.Tensor, all_sum: Callable[[torch.Tensor], torch.Tensor]
+) -> dict[str, float]:
+    """Mean and (unbiased) std of the advantages the update sees, over the global batch: 0 and 1
+    when whitened (up to eps), whatever the process count. Already global, so not process-averaged."""
+    count, mean, squared_deviations = masked_moments(advantages, mask, all_sum=all_sum)
+    n = float(count)
+    return {
+        "advantages_mean": float(mean),
+        "advantages_std": math.sqrt(float(squared_deviations) / max(n - 1.0, 1.0)),
+    }
+
+
 def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
     """Runs PPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
     run, source, _ = start_run(
@@ -201,6 +223,7 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
             )
             trained = time.perf_counter()
             record = run.process_mean({**_step_metrics(rollout, scores, tensors), **update_means})
+            record.update(_advantage_metrics(tensors["advantages"], tensors["mask"], run.dist.all_sum_tensor))
             record["kl_coef"] = run.kl_controller.value
             run.kl_controller.update(record["kl"], cfg.rollout.prompts_per_step)
             record.update(

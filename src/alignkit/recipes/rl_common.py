@@ -789,7 +789,8 @@ class RLRun:
         else:
             self._skip(indices, loss_sum, float(grad_norm))
         self.optimizer.zero_grad(set_to_none=True)
-        result = {k: self.dist.all_sum(v) / self.dist.world_size for k, v in sums.items()}
+        # Weights are shares of the global token count: summed over processes, the sums are the means.
+        result = {k: self.dist.all_sum(v) for k, v in sums.items()}
         return {**result, "loss": loss_sum, "grad_norm": float(grad_norm), "skipped": float(not finite)}
 
     def _skip(self, indices: list[int], loss: float, grad_norm: float) -> None:

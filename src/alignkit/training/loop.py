@@ -73,6 +73,15 @@ class Distributed:
         torch.distributed.all_reduce(tensor)
         return float(tensor.item())
 
+    def all_sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Element-wise sum over processes, as a new tensor on ``tensor``'s device (the identity in one
+        process). Reduced on ``self.device``: NCCL reduces CUDA tensors only, and rollouts live on the CPU."""
+        if self.world_size == 1:
+            return tensor
+        reduced = tensor.detach().to(self.device, copy=True)
+        torch.distributed.all_reduce(reduced)
+        return reduced.to(tensor.device)
+
 
 def setup_distributed(device: torch.device) -> Distributed:
     """Joins the process group when launched by torchrun/accelerate (WORLD_SIZE > 1)."""

@@ -1,0 +1,92 @@
+"""Runs PPO or GRPO from command-line overrides in its own process (used by the multi-process tests).
+
+    python rl_driver.py ppo|grpo key=value ...
+
+Two test-only changes, made from here so the product code carries no test hooks:
+
+- Each rollout prompt is sampled alone, from a seed of its own (its index in the prompt file and the
+  step). The recipes seed a step's sampling per process (step seed + rank) and draw one sampling
+  stream per generation batch, so which reply a prompt gets depends on how the prompts were shared
+  out between processes. Sampled this way, one process and two processes see the same replies, and
+  what is left to compare is everything after sampling: rewards, advantages, losses, updates.
+- At the end each process writes its trainable parameters to
+  ``output_dir/trainable-rank{R}.safetensors`` (the checkpoints hold rank 0's only).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from alignkit.config.base import load_config
+from alignkit.recipes import grpo, ppo
+from alignkit.recipes.rl_common import Prompt, Rollout
+
+
+def generate_each_prompt_alone(original: Callable[..., Rollout]) -> Callable[..., Rollout]:
+    steps = itertools.count()
+
+    def generate(
+        policy: Any,
+        tokenizer: Any,
+        prompts: list[Prompt],
+        *,
+        cfg: Any,
+        seed: int,
+        samples_per_prompt: int = 1,
+    ) -> Rollout:
+        del seed  # differs per process
+        step = next(steps)
+        parts = [
+            original(
+                policy,
+                tokenizer,
+                [prompt],
+                cfg=cfg,
+                seed=1000 * step + int(prompt.name.rsplit("#", 1)[1]),
+                samples_per_prompt=samples_per_prompt,
+            )
+            for prompt in prompts
+        ]
+        return Rollout(
+            prompts=list(prompts),
+            response_ids=[ids for part in parts for ids in part.response_ids],
+            texts=[text for part in parts for text in part.texts],
+            stopped=torch.cat([part.stopped for part in parts]),
+            samples_per_prompt=samples_per_prompt,
+        )
+
+    return generate
+
+
+def dump_trainable_then(original: Callable[..., Any]) -> Callable[..., Any]:
+    def finish_run(run: Any, **kwargs: Any) -> Any:
+        params = {
+            name: param.detach().cpu().contiguous()
+            for name, param in run.trainable.named_parameters()
+            if param.requires_grad
+        }
+        run.output_dir.mkdir(parents=True, exist_ok=True)
+        save_file(params, str(run.output_dir / f"trainable-rank{run.dist.rank}.safetensors"))
+        return original(run, **kwargs)
+
+    return finish_run
+
+
+def main() -> None:
+    kind, overrides = sys.argv[1], sys.argv[2:]
+    recipe: Any = {"ppo": ppo, "grpo": grpo}[kind]
+    recipe.generate = generate_each_prompt_alone(recipe.generate)
+    recipe.finish_run = dump_trainable_then(recipe.finish_run)
+    config_class = recipe.PPOConfig if kind == "ppo" else recipe.GRPOConfig
+    run = recipe.run_ppo if kind == "ppo" else recipe.run_grpo
+    run(load_config(config_class, None, overrides))
+
+
+if __name__ == "__main__":
+    main()
