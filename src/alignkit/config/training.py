@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alignkit.config.base import StrictModel
+
+
+def parallel_from_accelerate(environ: Mapping[str, str]) -> Literal["fsdp"] | None:
+    """``fsdp`` when ``accelerate launch`` was told to use FSDP2 (it exports ``ACCELERATE_USE_FSDP`` and
+    ``FSDP_VERSION``), None when it was not asked for FSDP. FSDP1 is refused: alignkit shards with FSDP2."""
+    if environ.get("ACCELERATE_USE_FSDP", "false").lower() not in ("1", "true"):
+        return None
+    if environ.get("FSDP_VERSION", "1") != "2":
+        raise ValueError("accelerate asks for FSDP1; alignkit shards with FSDP2 only: set fsdp_version: 2 in the "
+                         "accelerate config")
+    return "fsdp"
 
 
 class TrainSection(StrictModel):
@@ -36,8 +49,35 @@ class TrainSection(StrictModel):
     max_nonfinite_steps: int = Field(1, ge=0, description="skipped non-finite steps tolerated before aborting")
     log_every: int = Field(1, gt=0)
     compile: bool = Field(False, description="torch.compile each decoder layer (pays off on CUDA)")
+    parallel: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="with several processes: ddp (a full replica per process) or fsdp (FSDP2: weights, "
+        "gradients and optimizer state sharded per decoder layer); accelerate's fsdp_version: 2 sets fsdp")
     inject_nonfinite_at: list[int] = Field(default_factory=list,
                                            description="testing aid: make the loss NaN at these steps")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parallel_from_launcher(cls, data: Any) -> Any:
+        """An unset ``parallel`` follows ``accelerate launch --config_file`` (an explicit value wins)."""
+        if isinstance(data, dict) and "parallel" not in data:
+            launched = parallel_from_accelerate(os.environ)
+            if launched is not None:
+                data = {**data, "parallel": launched}
+        return data
+
+    @model_validator(mode="after")
+    def _fsdp_without_compile(self) -> Self:
+        if self.parallel == "fsdp" and self.compile:
+            raise ValueError("train.compile=true is not supported with train.parallel=fsdp; turn one of them off")
+        return self
+
+
+def refuse_fsdp_with_qlora(finetune: str, train: TrainSection) -> None:
+    """QLoRA's 4-bit weights (bitsandbytes ``Params4bit``, packed bytes plus per-block quantisation state) are
+    not wired up for FSDP2 sharding; a config asking for both is refused before any model loads."""
+    if finetune == "qlora" and train.parallel == "fsdp":
+        raise ValueError("finetune=qlora cannot be sharded with train.parallel=fsdp; use finetune=lora or "
+                         "train.parallel=ddp")
 
 
 class LoraSection(StrictModel):

@@ -57,10 +57,15 @@ def quantization_config() -> Any:
                               bnb_4bit_compute_dtype=torch.bfloat16)
 
 
-def save_trained_model(model: Any, tokenizer: Any, out: Path) -> None:
-    """An adapter folder (PEFT) or a full safetensors model folder, with tokenizer and stop tokens."""
+def save_trained_model(model: Any, tokenizer: Any, out: Path, *,
+                       state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    """An adapter folder (PEFT) or a full safetensors model folder, with tokenizer and stop tokens.
+
+    ``state_dict``: the weights to write when the model holds only shards of them (FSDP), as gathered by
+    ``training.parallel.gather_for_export``; None writes the model's own weights.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
+    model.save_pretrained(out, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(out)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.generation_config.save_pretrained(out)

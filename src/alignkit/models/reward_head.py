@@ -122,9 +122,17 @@ def save_reward_model(
     base_model: str,
     seed: int = 0,
     extra: dict[str, Any] | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Writes the reward model folder atomically: head + adapter (LoRA) or head + full trunk."""
+    """Writes the reward model folder atomically: head + adapter (LoRA) or head + full trunk.
+
+    ``state_dict``: the weights to write when ``model`` holds only shards of them (FSDP), keyed as in
+    ``model.state_dict()``; None writes the model's own weights.
+    """
     folder = Path(folder)
+    head_weight = model.score_head.weight if state_dict is None else state_dict["score_head.weight"]
+    lm_state = None if state_dict is None else {
+        name.removeprefix("lm."): tensor for name, tensor in state_dict.items() if name.startswith("lm.")}
     trunk_kind = "adapter" if _is_peft(model.lm) else "trunk"
     base = str(Path(base_model).resolve()) if Path(base_model).exists() else base_model
     config = {
@@ -138,9 +146,9 @@ def save_reward_model(
     }
     with atomic_folder(folder, {"kind": "reward_model"}) as tmp:
         save_file(
-            {"weight": model.score_head.weight.detach().float().cpu().contiguous()}, str(tmp / SCORE_HEAD)
+            {"weight": head_weight.detach().float().cpu().contiguous()}, str(tmp / SCORE_HEAD)
         )
-        model.lm.save_pretrained(tmp / trunk_kind, safe_serialization=True)
+        model.lm.save_pretrained(tmp / trunk_kind, safe_serialization=True, state_dict=lm_state)
         tokenizer.save_pretrained(tmp)
         if trunk_kind == "trunk":  # a full trunk folder loads on its own in plain transformers
             tokenizer.save_pretrained(tmp / trunk_kind)

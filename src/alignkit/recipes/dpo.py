@@ -39,17 +39,17 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.checkpoint import checkpoint
 
 from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.common import DataConfig, ModelFields
-from alignkit.config.training import LoraSection, TrainSection
+from alignkit.config.training import LoraSection, TrainSection, refuse_fsdp_with_qlora
 from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.io import atomic_write_text
@@ -60,6 +60,7 @@ from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.training.batching import Batch, pack, pad
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
+from alignkit.training.parallel import gather_for_export
 
 LossName = Literal["sigmoid", "ipo", "cdpo", "simpo", "orpo"]
 ReferenceName = Literal["auto", "copy", "adapter_disabled", "precomputed", "none"]
@@ -95,6 +96,11 @@ class DPOConfig(ModelFields):
     )
     resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
+
+    @model_validator(mode="after")
+    def _shardable(self) -> Self:
+        refuse_fsdp_with_qlora(self.finetune, self.train)
+        return self
 
 
 def resolve_reference(cfg: DPOConfig) -> str:
@@ -553,9 +559,11 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         description=f"dpo ({cfg.loss})",
         stop_after_step=stop_after_step,
     )
-    if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
+    finished = stop_after_step is None or result.state.step >= stop_after_step
+    exported = gather_for_export(model) if finished else None  # collective under FSDP: every rank gathers
+    if dist.is_main and finished:
         final = output_dir / ("adapter" if cfg.finetune != "full" or cfg.adapter else "model")
-        save_trained_model(model, tokenizer, final)
+        save_trained_model(model, tokenizer, final, state_dict=exported)
         write_run_manifest(output_dir, kind="dpo", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs), loss=cfg.loss, beta=beta, reference=reference_kind)
     return result

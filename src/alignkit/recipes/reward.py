@@ -38,6 +38,7 @@ from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.training.batching import pack, pad
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import LoopResult, run_loop, setup_distributed
+from alignkit.training.parallel import gather_for_export
 
 
 class RewardConfig(ModelFields):
@@ -152,7 +153,9 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
         description="rm",
         stop_after_step=stop_after_step,
     )
-    if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
+    finished = stop_after_step is None or result.state.step >= stop_after_step
+    exported = gather_for_export(model) if finished else None  # collective under FSDP: every rank gathers
+    if dist.is_main and finished:
         final = save_reward_model(
             model,
             tokenizer,
@@ -160,6 +163,7 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
             base_model=cfg.model,
             seed=cfg.train.seed,
             extra={"max_length": cfg.data.max_length},
+            state_dict=exported,
         )
         write_run_manifest(output_dir, kind="reward_model", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs))

@@ -50,6 +50,7 @@ from alignkit.training.checkpoint import (
     load_checkpoint,
     prune_checkpoints,
     save_checkpoint,
+    trainable_state,
 )
 from alignkit.training.loop import (
     Distributed,
@@ -700,8 +701,8 @@ class RLRun:
                 self.state.extra["kl_controller"] = self.kl_controller.state_dict()
             save_checkpoint(
                 folder,
-                model=self.trainable,
-                optimizer=self.optimizer,
+                trainable=trainable_state(self.trainable),
+                optimizer_state=self.optimizer.state_dict(),
                 scheduler=self.scheduler,
                 sampler_state=self.sampler.state_dict(),
                 loop_state=self.state,

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.common import DataConfig, ModelFields
-from alignkit.config.training import LoraSection, TrainSection
+from alignkit.config.training import LoraSection, TrainSection, refuse_fsdp_with_qlora
 from alignkit.data.dataset import BuildReport, Example, load_sft_data
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
@@ -29,6 +29,7 @@ from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_he
 from alignkit.training.batching import make_batch, trained_tokens
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
+from alignkit.training.parallel import gather_for_export
 
 
 class SFTConfig(ModelFields):
@@ -39,6 +40,11 @@ class SFTConfig(ModelFields):
     train: TrainSection = Field(default_factory=TrainSection)
     resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
+
+    @model_validator(mode="after")
+    def _shardable(self) -> Self:
+        refuse_fsdp_with_qlora(self.finetune, self.train)
+        return self
 
 
 class SFTObjective:
@@ -184,9 +190,11 @@ def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult
     result = run_loop(model=model, objective=objective, train_examples=train_examples, eval_examples=eval_examples,
                       cfg=cfg.train, output_dir=output_dir, config_hash=config_hash(cfg), resume=cfg.resume,
                       dist=dist, description="sft", stop_after_step=stop_after_step)
-    if dist.is_main and (stop_after_step is None or result.state.step >= stop_after_step):
+    finished = stop_after_step is None or result.state.step >= stop_after_step
+    exported = gather_for_export(model) if finished else None  # collective under FSDP: every rank gathers
+    if dist.is_main and finished:
         final = output_dir / ("adapter" if cfg.finetune != "full" or cfg.adapter else "model")
-        save_trained_model(model, tokenizer, final)
+        save_trained_model(model, tokenizer, final, state_dict=exported)
         write_run_manifest(output_dir, kind="sft", cfg=cfg, result=result, report=report, output=final,
                            count_name="examples", count=len(train_examples))
     return result

@@ -12,6 +12,7 @@ import json
 import random
 import re
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,18 +94,23 @@ def _scheduler_json(scheduler: Any) -> dict[str, Any]:
 def save_checkpoint(
     folder: Path,
     *,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    trainable: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
     scheduler: Any,
     sampler_state: dict[str, Any],
     loop_state: LoopState,
     config_hash: str,
 ) -> None:
-    """Writes a complete checkpoint to ``folder`` atomically (temp folder, fsync, manifest, rename)."""
+    """Writes a complete checkpoint to ``folder`` atomically (temp folder, fsync, manifest, rename).
+
+    ``trainable`` (name -> CPU tensor) and ``optimizer_state`` (``optimizer.state_dict()`` layout) are
+    taken as already gathered: ``trainable_state(model)`` and ``optimizer.state_dict()`` in one process
+    or under DDP, a collective gather under FSDP (``training/parallel.py``).
+    """
     manifest = {"step": loop_state.step, "config_hash": config_hash, "versions": versions()}
     with atomic_folder(folder, manifest) as tmp:
-        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        save_file(trainable, str(tmp / "trainable.safetensors"))
+        torch.save(optimizer_state, tmp / "optimizer.pt")
         save_file(_rng_tensors(), str(tmp / "rng.safetensors"))
         state = {
             "loop": loop_state.__dict__, "sampler": sampler_state, "scheduler": _scheduler_json(scheduler),
@@ -139,6 +145,51 @@ def find_resume_checkpoint(output_dir: Path, resume: str | None) -> Path | None:
     return path
 
 
+@dataclass
+class SavedCheckpoint:
+    """A checkpoint read back and verified, before anything is put into a model."""
+
+    folder: Path
+    trainable: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any]
+    state: dict[str, Any]  # state.json: loop, sampler, scheduler, python/numpy RNG, config hash
+    rng_tensors: dict[str, torch.Tensor]
+
+
+def read_checkpoint(folder: Path, *, trainable_names: Collection[str]) -> SavedCheckpoint:
+    """Reads a checkpoint whose manifest checks out and whose weights are exactly ``trainable_names``.
+
+    Refuses (CheckpointError) a missing or failing manifest, a missing trainable parameter or an
+    unknown one (a different model or adapter).
+    """
+    problem = first_mismatch(folder)
+    if problem is not None:
+        raise CheckpointError(f"refusing to resume from this checkpoint: {problem}", source=str(folder),
+                              field="resume")
+    weights = load_file(str(folder / "trainable.safetensors"))
+    missing = [name for name in trainable_names if name not in weights]
+    if missing:
+        raise CheckpointError(f"checkpoint lacks trainable parameter {missing[0]} (different model or adapter?)",
+                              source=str(folder), field="resume")
+    expected = set(trainable_names)
+    unknown = [name for name in weights if name not in expected]
+    if unknown:
+        raise CheckpointError(f"checkpoint has parameter {unknown[0]}, which this model does not train (different "
+                              "model or adapter?)", source=str(folder), field="resume")
+    # Our own manifest-checked file: safe to read with weights_only.
+    optimizer_state = torch.load(folder / "optimizer.pt", weights_only=True, map_location="cpu")
+    state = json.loads((folder / "state.json").read_text())
+    return SavedCheckpoint(folder=folder, trainable=weights, optimizer_state=optimizer_state, state=state,
+                           rng_tensors=load_file(str(folder / "rng.safetensors")))
+
+
+def restore_loop(saved: SavedCheckpoint, *, scheduler: Any) -> tuple[LoopState, dict[str, Any], str]:
+    """Restores the scheduler and RNG; returns loop state, sampler state and the saved config hash."""
+    scheduler.load_state_dict({**scheduler.state_dict(), **saved.state["scheduler"]})
+    _restore_rng(saved.rng_tensors, saved.state["rng"])
+    return LoopState(**saved.state["loop"]), saved.state["sampler"], saved.state.get("config_hash", "")
+
+
 def load_checkpoint(
     folder: Path,
     *,
@@ -146,31 +197,15 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
 ) -> tuple[LoopState, dict[str, Any], str]:
-    """Restores weights, optimizer, scheduler and RNG; returns loop state, sampler state, config hash.
-
-    Refuses (CheckpointError) a folder whose manifest is missing or whose checksums fail.
-    """
-    problem = first_mismatch(folder)
-    if problem is not None:
-        raise CheckpointError(f"refusing to resume from this checkpoint: {problem}", source=str(folder),
-                              field="resume")
-    weights = load_file(str(folder / "trainable.safetensors"))
+    """Restores an unsharded model's weights, optimizer, scheduler and RNG; returns loop state, sampler
+    state and config hash. Refuses (CheckpointError) what ``read_checkpoint`` refuses."""
     params = dict(model.named_parameters())
-    missing = [name for name, p in params.items() if p.requires_grad and name not in weights]
-    if missing:
-        raise CheckpointError(f"checkpoint lacks trainable parameter {missing[0]} (different model or adapter?)",
-                              source=str(folder), field="resume")
+    saved = read_checkpoint(folder, trainable_names=[name for name, p in params.items() if p.requires_grad])
     with torch.no_grad():
-        for name, tensor in weights.items():
-            if name not in params:
-                raise CheckpointError(f"checkpoint has unknown parameter {name}", source=str(folder), field="resume")
+        for name, tensor in saved.trainable.items():
             params[name].copy_(tensor.to(params[name].device, params[name].dtype))
-    # Our own manifest-checked file: safe to read with weights_only.
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location="cpu"))
-    state = json.loads((folder / "state.json").read_text())
-    scheduler.load_state_dict({**scheduler.state_dict(), **state["scheduler"]})
-    _restore_rng(load_file(str(folder / "rng.safetensors")), state["rng"])
-    return LoopState(**state["loop"]), state["sampler"], state.get("config_hash", "")
+    optimizer.load_state_dict(saved.optimizer_state)
+    return restore_loop(saved, scheduler=scheduler)
 
 
 def write_run_manifest(output_dir: Path, *, kind: str, cfg: Any, result: Any, report: Any, output: Path,

@@ -8,6 +8,10 @@ so micro-batch size, gradient accumulation and process count leave the loss and 
 Contracts kept here: a non-finite loss or grad norm skips the step (no optimizer or scheduler update)
 and is counted and logged with the batch's records; checkpoints are atomic and resume is bit-exact on
 CPU; metrics and checkpoints are written by rank 0 only.
+
+Several processes either each hold a full replica (``train.parallel=ddp``: DDP) or shard weights,
+gradients and optimizer state (``fsdp``: FSDP2, see ``training/parallel.py``); both average gradients
+over processes, so the loss scaling below serves both.
 """
 
 from __future__ import annotations
@@ -29,13 +33,17 @@ import torch
 
 from alignkit.config.training import TrainSection
 from alignkit.errors import AlignkitError, CheckpointError
+from alignkit.training import parallel
 from alignkit.training.checkpoint import (
     LoopState,
     checkpoint_dirs,
     find_resume_checkpoint,
     load_checkpoint,
     prune_checkpoints,
+    read_checkpoint,
+    restore_loop,
     save_checkpoint,
+    trainable_state,
 )
 from alignkit.training.sampler import ResumableSampler
 
@@ -73,6 +81,13 @@ class Distributed:
         torch.distributed.all_reduce(tensor)
         return float(tensor.item())
 
+    def all_max(self, value: float) -> float:
+        if self.world_size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+        return float(tensor.item())
+
     def all_sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
         """Element-wise sum over processes, as a new tensor on ``tensor``'s device (the identity in one
         process). Reduced on ``self.device``: NCCL reduces CUDA tensors only, and rollouts live on the CPU."""
@@ -99,7 +114,7 @@ def setup_distributed(device: torch.device) -> Distributed:
 
 
 class _ObjectiveModule(torch.nn.Module):
-    """Lets DDP see the whole loss computation as one forward."""
+    """Lets DDP (or FSDP's root unit) see the whole loss computation as one forward."""
 
     def __init__(self, model: torch.nn.Module, objective: Objective) -> None:
         super().__init__()
@@ -234,31 +249,46 @@ class LoopResult:
     best_checkpoint: Path | None
 
 
-def _autocast(device: torch.device, model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA when fp32 weights train (full fp32 runs, LoRA factors over 4-bit bases)."""
+def _autocast_dtype(device: torch.device, model: torch.nn.Module) -> torch.dtype | None:
+    """bf16 on CUDA when fp32 weights train (full fp32 runs, LoRA factors over 4-bit bases), else None."""
     if device.type == "cuda" and any(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        return torch.bfloat16
+    return None
 
 
-def evaluate(model: torch.nn.Module, objective: Objective, examples: Sequence[Any], *, batch_size: int,
-             dist: Distributed) -> dict[str, float]:
-    """Mean loss (and metrics) over the eval set, normalised like training."""
-    was_training = model.training
-    model.eval()
+def _autocast(device: torch.device, model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
+    dtype = _autocast_dtype(device, model)
+    return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def evaluate(module: torch.nn.Module, objective: Objective, examples: Sequence[Any], *, batch_size: int,
+             dist: Distributed, lockstep: bool = False) -> dict[str, float]:
+    """Mean loss (and metrics) over the eval set, normalised like training.
+
+    ``module`` computes ``objective.loss`` (an ``_ObjectiveModule``). Under FSDP every forward gathers
+    weights with all processes, so ``lockstep`` makes each process run as many forwards as the one with
+    the most micro-batches (the extra ones count nothing).
+    """
+    was_training = module.training
+    module.eval()
     loss_sum, norm = 0.0, 0.0
     metric_sums: dict[str, float] = {}
     shard = list(examples)[dist.rank :: dist.world_size]
-    with torch.no_grad(), _autocast(dist.device, model):
-        for start in range(0, len(shard), batch_size):
-            micro = shard[start : start + batch_size]
-            loss, metrics = objective.loss(model, micro)
+    micro_batches = [shard[start : start + batch_size] for start in range(0, len(shard), batch_size)]
+    rounds = int(dist.all_max(len(micro_batches))) if lockstep else len(micro_batches)
+    with torch.no_grad(), _autocast(dist.device, module):
+        for index in range(rounds):
+            if index >= len(micro_batches):
+                module(list(examples[:1]))  # keeps this process in step with the others' gathers
+                continue
+            micro = micro_batches[index]
+            loss, metrics = module(micro)
             loss_sum += float(loss)
             norm += objective.normalizer(micro)
             for key, value in metrics.items():
                 metric_sums[key] = metric_sums.get(key, 0.0) + value
     if was_training:
-        model.train()
+        module.train()
     norm = dist.all_sum(norm)
     result = {"eval_loss": dist.all_sum(loss_sum) / max(norm, 1e-12)}
     for key, value in sorted(metric_sums.items()):
@@ -275,6 +305,29 @@ def _example_tokens(example: Any) -> int:
 
 def _records(examples: Sequence[Any]) -> list[str]:
     return [f"{getattr(e, 'source', '?')}:{getattr(e, 'line', '?')}" for e in examples]
+
+
+def _load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                     sharded: bool) -> tuple[LoopState, dict[str, Any], str]:
+    """Restores a checkpoint into the model as this run holds it (a replica, or this process's shards)."""
+    if not sharded:
+        return load_checkpoint(folder, model=model, optimizer=optimizer, scheduler=scheduler)
+    saved = read_checkpoint(folder, trainable_names=[name for name, p in model.named_parameters() if p.requires_grad])
+    parallel.load_sharded(model, optimizer, trainable=saved.trainable, optimizer_state=saved.optimizer_state)
+    return restore_loop(saved, scheduler=scheduler)
+
+
+def _checkpoint_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, sharded: bool,
+                        is_main: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The trainable weights and optimizer state a checkpoint stores, on rank 0 ({} elsewhere).
+
+    Under FSDP they are gathered from every process's shards, so every rank must call this.
+    """
+    if sharded:
+        return parallel.gather_trainable(model), parallel.gather_optimizer_state(model, optimizer)
+    if not is_main:
+        return {}, {}
+    return trainable_state(model), optimizer.state_dict()
 
 
 def run_loop(
@@ -297,6 +350,11 @@ def run_loop(
     """Trains ``model`` on ``objective``; returns the loop state and checkpoint folders."""
     device = dist.device
     ckpt_root = output_dir / "checkpoints"
+    objective_module = _ObjectiveModule(model, objective)
+    sharded = cfg.parallel == "fsdp" and dist.world_size > 1
+    if sharded:
+        # Before the optimizer is built: sharding swaps every parameter for its DTensor shard.
+        parallel.shard_model(objective_module, model, compute_dtype=_autocast_dtype(device, model))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(model, cfg)
     steps_total = total_steps(len(train_examples), cfg, dist.world_size)
@@ -305,8 +363,8 @@ def run_loop(
     state = LoopState()
     resume_from = find_resume_checkpoint(output_dir, resume)
     if resume_from is not None:
-        state, sampler_state, saved_hash = load_checkpoint(resume_from, model=model, optimizer=optimizer,
-                                                           scheduler=scheduler)
+        state, sampler_state, saved_hash = _load_checkpoint(resume_from, model=model, optimizer=optimizer,
+                                                            scheduler=scheduler, sharded=sharded)
         try:
             sampler.load_state_dict(sampler_state)
         except ValueError as exc:
@@ -319,11 +377,11 @@ def run_loop(
         if dist.is_main:
             print(f"resumed from {resume_from} at step {state.step}", flush=True)
     per_step = cfg.batch_size * cfg.grad_accum
-    module: torch.nn.Module = _ObjectiveModule(model, objective)
+    module: torch.nn.Module = objective_module
     ddp: torch.nn.parallel.DistributedDataParallel | None = None
-    if dist.world_size > 1:
+    if dist.world_size > 1 and not sharded:
         ddp = torch.nn.parallel.DistributedDataParallel(
-            module, device_ids=[device.index] if device.type == "cuda" else None)
+            objective_module, device_ids=[device.index] if device.type == "cuda" else None)
         module = ddp
     metrics = MetricsWriter(output_dir / "metrics.jsonl", enabled=dist.is_main,
                             resume_step=state.step if resume_from is not None else None)
@@ -335,10 +393,11 @@ def run_loop(
 
     def checkpoint(tag: str | None = None) -> Path:
         folder = ckpt_root / (tag or f"step-{state.step:06d}")
+        trainable, optimizer_state = _checkpoint_tensors(model, optimizer, sharded=sharded, is_main=dist.is_main)
         if dist.is_main:
             if extra_state is not None:
                 state.extra = extra_state()
-            save_checkpoint(folder, model=model, optimizer=optimizer, scheduler=scheduler,
+            save_checkpoint(folder, trainable=trainable, optimizer_state=optimizer_state, scheduler=scheduler,
                             sampler_state=sampler.state_dict(), loop_state=state, config_hash=config_hash)
             if tag is None:
                 prune_checkpoints(ckpt_root, cfg.keep_last)
@@ -351,7 +410,9 @@ def run_loop(
         nonlocal best_ckpt
         if not eval_examples:
             return False
-        result = evaluate(model, objective, eval_examples, batch_size=cfg.batch_size, dist=dist)
+        # The unwrapped module under DDP: eval needs no gradient sync, and processes may run unequal counts.
+        result = evaluate(objective_module, objective, eval_examples, batch_size=cfg.batch_size, dist=dist,
+                          lockstep=sharded)
         metrics.write({"kind": "eval", "step": state.step, "epoch": epoch, **result})
         improved = state.best_eval is None or result["eval_loss"] < state.best_eval
         if improved:
@@ -373,11 +434,13 @@ def run_loop(
             loss_sum = 0.0
             metric_sums: dict[str, float] = {}
             for index, micro in enumerate(micro_batches):
+                # DDP all-reduces once, after the last micro-batch; FSDP reduce-scatters after each one, so
+                # that its gradients stay sharded in between.
                 sync = ddp is None or index == len(micro_batches) - 1
                 context = contextlib.nullcontext() if sync else ddp.no_sync()  # type: ignore[union-attr]
                 with context, _autocast(device, model):
                     loss, micro_metrics = module(micro)
-                    # DDP averages gradients over processes; scale so the result is the global mean.
+                    # DDP and FSDP average gradients over processes; scale so the result is the global mean.
                     (loss * (dist.world_size / max(global_norm, 1e-12))).backward()
                 loss_sum += float(loss.detach())
                 for key, value in micro_metrics.items():
@@ -386,8 +449,8 @@ def run_loop(
             step_loss = dist.all_sum(loss_sum) / max(global_norm, 1e-12)
             if state.step in cfg.inject_nonfinite_at:
                 step_loss = float("nan")
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0
-                                                       else float("inf"))
+            grad_norm = parallel.global_grad_norm(torch.nn.utils.clip_grad_norm_(
+                params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")))
             finite = math.isfinite(step_loss) and bool(torch.isfinite(grad_norm))
             if finite:
                 optimizer.step()

@@ -1,0 +1,167 @@
+"""FSDP2 (``train.parallel=fsdp``): two gloo processes on CPU train like one process with accumulation,
+a sharded checkpoint resumes exactly, exports hold full weights; the config refuses what cannot shard."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from alignkit.config.base import load_config
+from alignkit.errors import ConfigError
+from alignkit.training.parallel import decoder_layers, optimizer_state_by_index, optimizer_state_by_name
+from tests.unit.test_sft import write_data
+from tests.unit.test_sft_resume import last_weights, run_driver
+
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+needs_torchrun = pytest.mark.skipif(not TORCHRUN.exists() and shutil.which("torchrun") is None,
+                                    reason="torchrun not found")
+
+
+def two_processes(port: int) -> list[str]:
+    return [str(TORCHRUN), "--nproc_per_node", "2", "--master_port", str(port)]
+
+
+def common_args(tmp_path: Path, *extra: str) -> list[str]:
+    data = write_data(tmp_path / "data.jsonl")
+    return ["model=tiny-random", f"data.train={data}", "train.batch_size=2", "train.max_steps=6",
+            "train.save_every=3", "device=cpu", *extra]
+
+
+def train_losses(out: Path) -> list[float]:
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return [x["loss"] for x in lines if x["kind"] == "train"]
+
+
+@needs_torchrun
+def test_fsdp_two_processes_match_one_process_with_accumulation(tmp_path: Path) -> None:
+    """Full fine-tuning: the tied embedding/head lives in the sharded root unit and is trained too."""
+    args = common_args(tmp_path, "finetune=full", "train.lr=1e-3")
+    one = run_driver([*args, f"output_dir={tmp_path / 'one'}", "train.grad_accum=2"])
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = run_driver([*args, f"output_dir={tmp_path / 'two'}", "train.parallel=fsdp"], env={"OMP_NUM_THREADS": "1"},
+                     launcher=two_processes(29541))
+    assert two.returncode == 0, two.stderr[-3000:]
+
+    one_losses, two_losses = train_losses(tmp_path / "one"), train_losses(tmp_path / "two")
+    assert len(one_losses) == len(two_losses) == 6
+    for x, y in zip(one_losses, two_losses, strict=True):
+        assert abs(x - y) < 1e-5
+    # The checkpoint holds full tensors, and the exported model is a plain one with the tie written once.
+    for name, weights in [("checkpoint", (last_weights(tmp_path / "one"), last_weights(tmp_path / "two"))),
+                          ("export", tuple(load_file(str(tmp_path / out / "model" / "model.safetensors"))
+                                           for out in ("one", "two")))]:
+        expected, sharded = weights
+        assert expected.keys() == sharded.keys(), name
+        for key in expected:
+            torch.testing.assert_close(sharded[key], expected[key], rtol=0, atol=1e-5, msg=f"{name} {key}")
+
+
+@needs_torchrun
+def test_fsdp_checkpoint_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    """LoRA: frozen base weights and trained factors share each sharded layer."""
+    args = common_args(tmp_path, "finetune=lora", "lora.r=4", "train.lr=1e-2", "train.parallel=fsdp")
+    straight = run_driver([*args, f"output_dir={tmp_path / 'straight'}"], env={"OMP_NUM_THREADS": "1"},
+                          launcher=two_processes(29542))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    # A run that stopped after its step-3 checkpoint: that checkpoint is all it left.
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "straight" / "checkpoints" / "step-000003", resumed_dir / "checkpoints" / "step-000003")
+    resumed = run_driver([*args, f"output_dir={resumed_dir}"], env={"OMP_NUM_THREADS": "1"},
+                         launcher=two_processes(29542))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout and "step-000003" in resumed.stdout
+
+    a, b = last_weights(tmp_path / "straight"), last_weights(resumed_dir)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert train_losses(resumed_dir) == train_losses(tmp_path / "straight")[3:]
+    adapter = load_file(str(resumed_dir / "adapter" / "adapter_model.safetensors"))
+    assert len(adapter) == len(a) and all(tensor.abs().sum() > 0 for tensor in adapter.values())
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "accelerate").exists(), reason="accelerate CLI not found")
+def test_accelerate_launch_with_the_example_config_runs_fsdp(tmp_path: Path) -> None:
+    """The shipped accelerate config starts 2 processes (gloo here) and selects train.parallel=fsdp."""
+    config = Path(__file__).parents[2] / "examples" / "fsdp2" / "accelerate.yaml"
+    out = tmp_path / "out"
+    command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", str(config),
+               "--main_process_port", "29543", "-m", "alignkit.cli", "sft",
+               *common_args(tmp_path, "finetune=lora", "lora.r=4", "train.max_steps=2"), f"output_dir={out}"]
+    result = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("sft done") == 2  # one line per process
+    assert "parallel: fsdp" in (out / "config.yaml").read_text()
+    assert len(train_losses(out)) == 2
+
+
+# --- config: what cannot shard is refused before anything loads ------------------------------------
+
+
+def test_fsdp_refusals() -> None:
+    from alignkit.config.rl import GRPOConfig
+    from alignkit.recipes.dpo import DPOConfig
+    from alignkit.recipes.sft import SFTConfig
+
+    with pytest.raises(ConfigError, match=r"train.compile=true is not supported with train.parallel=fsdp"):
+        load_config(SFTConfig, None, ["train.parallel=fsdp", "train.compile=true"])
+    for config in (SFTConfig, DPOConfig):
+        with pytest.raises(ConfigError, match=r"finetune=qlora cannot be sharded with train.parallel=fsdp"):
+            load_config(config, None, ["finetune=qlora", "train.parallel=fsdp"])
+    with pytest.raises(ConfigError, match=r"ppo and grpo do not support train.parallel=fsdp"):
+        load_config(GRPOConfig, None, ["train.parallel=fsdp"])
+    assert load_config(SFTConfig, None, ["finetune=qlora"]).train.parallel == "ddp"
+
+
+def test_accelerate_fsdp2_launch_selects_fsdp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``accelerate launch --config_file examples/fsdp2/accelerate.yaml`` exports these variables."""
+    from alignkit.recipes.sft import SFTConfig
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    assert load_config(SFTConfig, None, []).train.parallel == "fsdp"
+    assert load_config(SFTConfig, None, ["train.parallel=ddp"]).train.parallel == "ddp"  # explicit wins
+    monkeypatch.setenv("FSDP_VERSION", "1")
+    with pytest.raises(ConfigError, match="FSDP2 only"):
+        load_config(SFTConfig, None, [])
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "false")
+    assert load_config(SFTConfig, None, []).train.parallel == "ddp"
+
+
+# --- pieces -----------------------------------------------------------------------------------------
+
+
+def test_decoder_layers_are_found_under_peft_and_a_reward_head(tiny_model) -> None:
+    from alignkit.config.training import LoraSection
+    from alignkit.models.adapters import apply_lora
+    from alignkit.models.reward_head import RewardModel
+
+    lm = tiny_model.model
+    blocks = list(lm.model.layers)
+    assert len(blocks) == 2 and decoder_layers(lm) == blocks
+    wrapped = RewardModel(apply_lora(lm, LoraSection(r=4)))
+    assert decoder_layers(wrapped) == blocks
+
+
+def test_optimizer_state_layouts_round_trip() -> None:
+    """The checkpoint file keeps ``optimizer.state_dict()``'s numbering, whatever process layout wrote it."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
+    optimizer = torch.optim.AdamW([{"params": [model[0].weight, model[1].weight]},
+                                   {"params": [model[0].bias], "weight_decay": 0.0}])
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    by_index = optimizer.state_dict()
+    names = ["0.weight", "1.weight", "0.bias"]
+    by_name = optimizer_state_by_name(by_index, names)
+    assert [group["params"] for group in by_name["param_groups"]] == [["0.weight", "1.weight"], ["0.bias"]]
+    assert by_name["state"]["0.bias"] is by_index["state"][2]
+    assert optimizer_state_by_index(by_name) == by_index
