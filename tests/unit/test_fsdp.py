@@ -18,7 +18,7 @@ from alignkit.config.base import load_config
 from alignkit.errors import ConfigError
 from alignkit.training.parallel import decoder_layers, optimizer_state_by_index, optimizer_state_by_name
 from tests.unit.test_sft import write_data
-from tests.unit.test_sft_resume import last_weights, run_driver
+from tests.unit.test_sft_resume import assert_same_last_weights, last_weights, run_driver
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 needs_torchrun = pytest.mark.skipif(not TORCHRUN.exists() and shutil.which("torchrun") is None,
@@ -79,10 +79,8 @@ def test_fsdp_checkpoint_resumes_to_the_same_weights(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout and "step-000003" in resumed.stdout
 
-    a, b = last_weights(tmp_path / "straight"), last_weights(resumed_dir)
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), name
+    assert_same_last_weights(tmp_path / "straight", resumed_dir)
+    a = last_weights(resumed_dir)
     assert train_losses(resumed_dir) == train_losses(tmp_path / "straight")[3:]
     adapter = load_file(str(resumed_dir / "adapter" / "adapter_model.safetensors"))
     assert len(adapter) == len(a) and all(tensor.abs().sum() > 0 for tensor in adapter.values())

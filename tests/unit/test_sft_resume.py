@@ -38,6 +38,14 @@ def last_weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(ckpts[-1] / "trainable.safetensors"))
 
 
+def assert_same_last_weights(one: Path, other: Path) -> None:
+    """The last checkpoints of two runs hold bit-identical trainable weights."""
+    a, b = last_weights(one), last_weights(other)
+    assert a.keys() == b.keys() and a
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path: Path) -> None:
     straight = run_driver(base_args(tmp_path, "straight"))
     assert straight.returncode == 0, straight.stderr[-2000:]
@@ -52,10 +60,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path: Path) -> None:
     resumed = run_driver(base_args(tmp_path, "resumed"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout and "step-000003" in resumed.stdout
-    a, b = last_weights(tmp_path / "straight"), last_weights(out)
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), name
+    assert_same_last_weights(tmp_path / "straight", out)
     losses = [json.loads(x)["loss"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     straight_losses = [json.loads(x)["loss"] for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     assert losses == straight_losses

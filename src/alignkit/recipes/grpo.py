@@ -32,7 +32,6 @@ Where this departs from GRPO in DeepSeekMath (Shao et al., 2024):
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Any
 
@@ -41,6 +40,7 @@ import torch
 from alignkit.config.rl import GRPOConfig
 from alignkit.losses.rl import group_advantages, kl_estimate, masked_mean, ppo_policy_loss
 from alignkit.recipes.rl_common import (
+    PhaseClock,
     RLResult,
     RLRun,
     Rollout,
@@ -51,7 +51,6 @@ from alignkit.recipes.rl_common import (
     rollout_tensors,
     score_replies,
     start_run,
-    step_timings,
     to_rows,
 )
 
@@ -119,13 +118,13 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
         if run.state.step == 0 and run.eval_prompts:
             run.write_eval(held_out())
         while run.state.step < run.total_steps:
-            started = time.perf_counter()
+            clock = PhaseClock()
             prompts, seed = run.next_prompts()
             rollout = generate(
                 run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed, samples_per_prompt=group
             )
             run.begin_step(rollout)
-            generated = time.perf_counter()
+            clock.mark("generate")
             chats = [rollout.prompt_of(i).chat for i in range(len(rollout))]
             scores = score_replies(
                 source,
@@ -136,27 +135,17 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
                 penalty=cfg.reward.stop_penalty,
             )
             advantages = group_advantages(scores.penalised, group, scale=cfg.grpo.scale_rewards)
-            scored = time.perf_counter()
+            clock.mark("reward")
             tensors = rollout_tensors(
                 run, rollout, policy=cfg.grpo.iterations > 1, reference=cfg.grpo.beta > 0
             )
-            forwarded = time.perf_counter()
+            clock.mark("logprobs")
             update_means, skipped = run.train_on(
                 rollout, partial(_micro_loss, run, rollout, tensors, advantages), passes=cfg.grpo.iterations
             )
-            trained = time.perf_counter()
+            clock.mark("train")
             record = run.process_mean({**_step_metrics(rollout, scores, group), **update_means})
-            record.update(
-                skipped_updates=skipped,
-                **step_timings(
-                    run.dist.device,
-                    started=started,
-                    generated=generated,
-                    scored=scored,
-                    forwarded=forwarded,
-                    trained=trained,
-                ),
-            )
+            record.update(skipped_updates=skipped, **clock.timings(run.dist.device))
             done = run.end_step(record, held_out)
             if done or (stop_after_step is not None and run.state.step >= stop_after_step):
                 break

@@ -42,7 +42,6 @@ al., 2022, InstructGPT):
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -65,6 +64,7 @@ from alignkit.losses.rl import (
     ppo_value_loss,
 )
 from alignkit.recipes.rl_common import (
+    PhaseClock,
     RLResult,
     RLRun,
     Rollout,
@@ -75,7 +75,6 @@ from alignkit.recipes.rl_common import (
     rollout_tensors,
     score_replies,
     start_run,
-    step_timings,
     to_rows,
 )
 
@@ -202,11 +201,11 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
         if run.state.step == 0 and run.eval_prompts:
             run.write_eval(held_out())  # the starting point: reward of the SFT model, KL 0
         while run.state.step < run.total_steps:
-            started = time.perf_counter()
+            clock = PhaseClock()
             prompts, seed = run.next_prompts()
             rollout = generate(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
             run.begin_step(rollout)
-            generated = time.perf_counter()
+            clock.mark("generate")
             scores = score_replies(
                 source,
                 [p.chat for p in prompts],
@@ -215,28 +214,18 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
                 unscored=cfg.reward.unscored,
                 penalty=cfg.reward.stop_penalty,
             )
-            scored = time.perf_counter()
+            clock.mark("reward")
             tensors = _experience(run, rollout, scores.penalised)
-            forwarded = time.perf_counter()
+            clock.mark("logprobs")
             update_means, skipped = run.train_on(
                 rollout, partial(_micro_loss, run, rollout, tensors), passes=cfg.ppo.epochs
             )
-            trained = time.perf_counter()
+            clock.mark("train")
             record = run.process_mean({**_step_metrics(rollout, scores, tensors), **update_means})
             record.update(_advantage_metrics(tensors["advantages"], tensors["mask"], run.dist.all_sum_tensor))
             record["kl_coef"] = run.kl_controller.value
             run.kl_controller.update(record["kl"], cfg.rollout.prompts_per_step)
-            record.update(
-                skipped_updates=skipped,
-                **step_timings(
-                    run.dist.device,
-                    started=started,
-                    generated=generated,
-                    scored=scored,
-                    forwarded=forwarded,
-                    trained=trained,
-                ),
-            )
+            record.update(skipped_updates=skipped, **clock.timings(run.dist.device))
             done = run.end_step(record, held_out)
             if done or (stop_after_step is not None and run.state.step >= stop_after_step):
                 break

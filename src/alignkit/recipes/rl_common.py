@@ -862,18 +862,26 @@ class RLRun:
         self.metrics.close()
 
 
-def step_timings(
-    device: torch.device, *, started: float, generated: float, scored: float, forwarded: float, trained: float
-) -> dict[str, float]:
-    """Seconds per phase of a rollout step (``time.perf_counter`` marks) and the peak memory so far."""
-    return {
-        "time_generate_s": generated - started,
-        "time_reward_s": scored - generated,
-        "time_logprobs_s": forwarded - scored,
-        "time_train_s": trained - forwarded,
-        "step_time_s": trained - started,
-        "peak_mem_mb": peak_memory_mb(device),
-    }
+class PhaseClock:
+    """Seconds per phase of a rollout step: ``mark(phase)`` ends a phase (``time.perf_counter``).
+
+    The phases, in order: generate, reward, logprobs, train.
+    """
+
+    PHASES = ("generate", "reward", "logprobs", "train")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.ends: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        self.ends[phase] = time.perf_counter()
+
+    def timings(self, device: torch.device) -> dict[str, float]:
+        """``time_<phase>_s`` for each phase, the step's total and the peak memory so far."""
+        marks = [self.started, *(self.ends[phase] for phase in self.PHASES)]
+        spans = {f"time_{phase}_s": end - begin for phase, begin, end in zip(self.PHASES, marks[:-1], marks[1:], strict=True)}
+        return {**spans, "step_time_s": marks[-1] - self.started, "peak_mem_mb": peak_memory_mb(device)}
 
 
 def make_value_model(cfg: Any, policy: Any, dist: Distributed) -> torch.nn.Module:
