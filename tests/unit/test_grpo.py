@@ -83,8 +83,12 @@ def test_grpo_two_processes_match_one_process(tmp_path: Path) -> None:
         tmp_path, "x", "train.lr=2e-3", "train.max_steps=2", "grpo.iterations=2", "train.batch_size=4"
     )
     args = [a for a in args if not a.startswith("output_dir=")]
-    check_two_processes_match_one(
+    rows = check_two_processes_match_one(
         tmp_path, "grpo", args, ["train.grad_accum=2"], ["train.grad_accum=4"], port=29535,
         compared=("reward", "score", "reward_std", "zero_std_groups", "loss", "policy_loss", "clip_fraction",
                   "approx_kl", "kl_k3_token", "entropy"),
     )  # fmt: skip
+    # The comparison means something only if some group's replies scored differently (a non-zero
+    # advantage, so a real update): 4 groups per step.
+    assert all(row["zero_std_groups"] < 4 for row in rows), rows
+    assert [row["step"] for row in rows] == [1, 2]

@@ -254,9 +254,10 @@ def run_rl_driver(kind: str, args: list[str], *, port: int | None = None) -> sub
 
 
 def check_two_processes_match_one(tmp_path: Path, kind: str, args: list[str], per_rank: list[str],
-                                  single: list[str], *, port: int, compared: tuple[str, ...]) -> None:  # fmt: skip
+                                  single: list[str], *, port: int, compared: tuple[str, ...]) -> list[dict]:  # fmt: skip
     """Same global batch in 1 and 2 processes; the driver samples each prompt alone (see its docstring:
-    the recipes' own sampling depends on the split), so everything after sampling must agree."""
+    the recipes' own sampling depends on the split), so everything after sampling must agree.
+    Returns the 2-process run's train metrics."""
     one = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'one'}", *single])
     assert one.returncode == 0, one.stderr[-3000:]
     two = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'two'}", *per_rank], port=port)
@@ -279,6 +280,7 @@ def check_two_processes_match_one(tmp_path: Path, kind: str, args: list[str], pe
     single_weights = load_file(str(tmp_path / "one" / "trainable-rank0.safetensors"))
     for name in rank0:
         torch.testing.assert_close(rank0[name], single_weights[name], atol=1e-5, rtol=0)
+    return rows_two
 
 
 @needs_torchrun
