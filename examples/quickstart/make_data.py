@@ -9,12 +9,18 @@ Files written into ``--out``:
 
 - ``sft_train.jsonl`` / ``eval_sft.jsonl``: ``messages`` records. Greetings and small talk with a
   one-sentence reply; grounded questions (facts in the system turn, the relevant one among
-  distractors); negatives (only distractors, the reply is a polite "I don't know"); multi-turn chats.
+  unrelated distractors); negatives (only distractors, the reply is a polite "I don't know");
+  multi-turn chats.
 - ``dpo_train.jsonl`` / ``dpo_eval.jsonl``: ``prompt`` (message list) / ``chosen`` / ``rejected``.
-  Chosen is the grounded answer or the "I don't know"; rejected is an invented wrong value, a false
-  "I don't know" on an answerable question, or a rambling greeting that writes the next "User:" turn.
+  Chosen is the grounded answer (rejected: a false "I don't know") or the "I don't know" on an
+  unanswerable question (rejected: an invented value); for greetings, rejected is a rambling reply
+  that writes the next "User:" turn.
 - ``eval_grounded.jsonl``: the grounded-probe format read by
   ``alignkit.evaluation.probe_sets.load_grounded_items`` (id, context, question, answerable, answers).
+- ``eval_grounded_hard.jsonl``: the same questions' kind with *related* distractors (the same
+  product, or the same attribute of another product: "Link battery" in a question about the Halo's).
+  Training contexts only hold unrelated distractors, as the quickstart's task says; this set measures
+  how far that carries to the harder case, and the report shows it next to the main one.
 
 Held out from all training files: a fifth of the facts (never shown, not even as distractors), one
 question phrasing of every other fact, and a few greetings. The greetings of the hello probe
@@ -953,17 +959,29 @@ def context_text(facts: list[Fact]) -> str:
     return CONTEXT_HEADER + "".join(f"\n- {f.text}" for f in facts)
 
 
-def pick_context(rng: random.Random, target: Fact | None, pool: tuple[Fact, ...], avoid: Fact) -> list[Fact]:
+def related(a: Fact, b: Fact) -> bool:
+    """Same product or topic (``halo-*``), or the same attribute of another product (``*-battery``):
+    a line a small model easily mistakes for the answer."""
+    a_topic, _, a_attribute = a.id.partition("-")
+    b_topic, _, b_attribute = b.id.partition("-")
+    return a_topic == b_topic or a_attribute == b_attribute
+
+
+def pick_context(
+    rng: random.Random, target: Fact | None, pool: tuple[Fact, ...], avoid: Fact, *, hard: bool = False
+) -> list[Fact]:
     """``target`` (when answerable) among 2-4 distractors, or 3-5 distractors alone: the same
     number of lines either way, so the length of the list says nothing about answerability.
-    Up to about half the distractors come from the same product (the harder negatives)."""
+
+    Distractors are unrelated to the question (another topic and another attribute). ``hard``
+    instead takes up to about half of them from the related facts (same product, or the same
+    attribute of another product): the harder setting, kept as a second eval set."""
     size = rng.randint(3, 5)
     n_distractors = size - 1 if target is not None else size
-    prefix = avoid.id.split("-")[0]
     others = [f for f in pool if f.id != avoid.id]
-    close = [f for f in others if f.id.split("-")[0] == prefix]
-    far = [f for f in others if f.id.split("-")[0] != prefix]
-    n_close = min(len(close), rng.randint(0, n_distractors // 2 + 1))
+    close = [f for f in others if related(f, avoid)]
+    far = [f for f in others if not related(f, avoid)]
+    n_close = min(len(close), rng.randint(0, n_distractors // 2 + 1)) if hard else 0
     chosen = rng.sample(close, n_close) + rng.sample(far, n_distractors - n_close)
     if target is not None:
         chosen.append(target)
@@ -999,10 +1017,16 @@ def ramble(rng: random.Random, category: str) -> str:
 
 
 def grounded_question(
-    rng: random.Random, fact: Fact, question: str, answerable: bool, pool: tuple[Fact, ...]
+    rng: random.Random,
+    fact: Fact,
+    question: str,
+    answerable: bool,
+    pool: tuple[Fact, ...],
+    *,
+    hard: bool = False,
 ) -> tuple[dict[str, str], str]:
     """(system turn, right reply) for a question about ``fact``, with or without the fact."""
-    facts = pick_context(rng, fact if answerable else None, pool, fact)
+    facts = pick_context(rng, fact if answerable else None, pool, fact, hard=hard)
     reply = fact.answer if answerable else rng.choice(IDK_REPLIES)
     return grounded_system(facts), reply
 
@@ -1077,11 +1101,10 @@ def dpo_records(
     *,
     n_grounded: int,
     answerable_share: float,
-    false_idk_share: float,
     n_small_talk: int,
 ) -> list[dict[str, Any]]:
-    """Grounded pairs (right answer or "I don't know" chosen; invented value rejected, or a false
-    "I don't know" on a share of the answerable ones) and greeting pairs (rambling rejected)."""
+    """Grounded pairs (the right answer chosen over a false "I don't know"; "I don't know" chosen over
+    an invented value) and greeting pairs (rambling rejected)."""
     records: list[dict[str, Any]] = []
     slots = question_slots(facts, questions)
     rng.shuffle(slots)
@@ -1090,7 +1113,10 @@ def dpo_records(
     for index, (fact, question) in enumerate(chosen_slots):
         answerable = index < round(n_grounded * answerable_share)
         system, reply = grounded_question(rng, fact, question, answerable, pool)
-        rejected = rng.choice(IDK_REPLIES) if answerable and rng.random() < false_idk_share else fact.wrong
+        # Answerable: a false "I don't know" rejected; unanswerable: an invented value rejected. An
+        # invented value on answerable questions as well made DPO push towards "I don't know" more
+        # than away from it (measured: false "I don't know" 0.06 -> 0.13 after DPO).
+        rejected = rng.choice(IDK_REPLIES) if answerable else fact.wrong
         records.append({"prompt": [system, user(question)], "chosen": reply, "rejected": rejected})
     shuffled_talk = list(small_talk)
     rng.shuffle(shuffled_talk)
@@ -1106,7 +1132,7 @@ def dpo_records(
     return records
 
 
-def eval_grounded_items(rng: random.Random, split: Split) -> list[dict[str, Any]]:
+def eval_grounded_items(rng: random.Random, split: Split, *, hard: bool) -> list[dict[str, Any]]:
     """Held-out questions in the grounded-probe format, about half unanswerable.
 
     Held-out facts are asked with two of their phrasings, one with the fact in the context and one
@@ -1116,16 +1142,16 @@ def eval_grounded_items(rng: random.Random, split: Split) -> list[dict[str, Any]
     items: list[dict[str, Any]] = []
     for fact in split.held_facts:
         first, second = rng.sample(split.held_questions[fact.id], 2)
-        items.append(_eval_item(rng, fact, first, True))
-        items.append(_eval_item(rng, fact, second, False))
+        items.append(_eval_item(rng, fact, first, True, hard))
+        items.append(_eval_item(rng, fact, second, False, hard))
     for fact in split.train_facts:
-        items.append(_eval_item(rng, fact, split.held_questions[fact.id][0], rng.random() < 0.5))
+        items.append(_eval_item(rng, fact, split.held_questions[fact.id][0], rng.random() < 0.5, hard))
     rng.shuffle(items)
     return items
 
 
-def _eval_item(rng: random.Random, fact: Fact, question: str, answerable: bool) -> dict[str, Any]:
-    facts = pick_context(rng, fact if answerable else None, FACTS, fact)
+def _eval_item(rng: random.Random, fact: Fact, question: str, answerable: bool, hard: bool) -> dict[str, Any]:
+    facts = pick_context(rng, fact if answerable else None, FACTS, fact, hard=hard)
     return {
         "id": f"{fact.id}-{'ans' if answerable else 'unans'}",
         "context": context_text(facts),
@@ -1135,26 +1161,36 @@ def _eval_item(rng: random.Random, fact: Fact, question: str, answerable: bool) 
     }
 
 
+def file_rng(seed: int, name: str) -> random.Random:
+    # A str seed is hashed (sha512) by random.Random: the same stream on every run and platform.
+    return random.Random(f"{seed}/{name}")
+
+
 def build(seed: int) -> dict[str, list[Any]]:
-    """All files' records, from one seeded generator (the order of the calls is part of the seed)."""
-    rng = random.Random(seed)
-    split = split_data(rng)
+    """All files' records. The split has its own generator and so has every file (seeded with the
+    seed and the file's name), so changing how one file is built leaves the others as they were:
+    the eval sets stay the same while the training data is tuned."""
+    split = split_data(random.Random(seed))
     train_pool = split.train_facts
     return {
         "sft_train.jsonl": sft_records(
-            rng,
+            file_rng(seed, "sft_train"),
             split.train_facts,
             split.train_questions,
             split.train_small_talk,
             train_pool,
-            answerable_share=0.76,
-            contrast_share=0.25,
+            # Every training question is asked twice, once with its fact in the context and once
+            # without, so no phrasing maps to one reply and only the context decides. Measured
+            # (held-out split, SFT only): with 76% answerable and a quarter asked both ways, false
+            # "I don't know" 0.31-0.37 (the model learned phrasings, not the context); both ways, 0.06.
+            answerable_share=1.0,
+            contrast_share=1.0,
             n_multi_turn=60,
             multi_turn_answerable_share=0.62,
             small_talk_with_system_share=0.35,
         ),
         "eval_sft.jsonl": sft_records(
-            rng,
+            file_rng(seed, "eval_sft"),
             FACTS,
             split.held_questions,
             split.held_small_talk,
@@ -1166,28 +1202,27 @@ def build(seed: int) -> dict[str, list[Any]]:
             small_talk_with_system_share=0.3,
         ),
         "dpo_train.jsonl": dpo_records(
-            rng,
+            file_rng(seed, "dpo_train"),
             split.train_facts,
             split.train_questions,
             split.train_small_talk,
             train_pool,
             n_grounded=150,
             answerable_share=0.6,
-            false_idk_share=0.25,
             n_small_talk=40,
         ),
         "dpo_eval.jsonl": dpo_records(
-            rng,
+            file_rng(seed, "dpo_eval"),
             FACTS,
             split.held_questions,
             split.held_small_talk,
             FACTS,
-            n_grounded=40,
+            n_grounded=20,
             answerable_share=0.5,
-            false_idk_share=0.25,
-            n_small_talk=8,
+            n_small_talk=4,
         ),
-        "eval_grounded.jsonl": eval_grounded_items(rng, split),
+        "eval_grounded.jsonl": eval_grounded_items(file_rng(seed, "eval_grounded"), split, hard=False),
+        "eval_grounded_hard.jsonl": eval_grounded_items(file_rng(seed, "eval_grounded_hard"), split, hard=True),
     }
 
 

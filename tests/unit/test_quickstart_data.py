@@ -17,7 +17,8 @@ from alignkit.evaluation.probes import DEFAULT_GROUNDED_INSTRUCTION, grounded_ch
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 TRAIN_FILES = ("sft_train.jsonl", "dpo_train.jsonl")
-ALL_FILES = ("sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl", "eval_grounded.jsonl")
+GROUNDED_EVALS = ("eval_grounded.jsonl", "eval_grounded_hard.jsonl")
+ALL_FILES = ("sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl", *GROUNDED_EVALS)
 
 
 def _load_module():
@@ -88,7 +89,7 @@ def test_eval_facts_and_questions_never_in_training(make_data, data_dir):
         assert fact.answer not in train_replies and fact.wrong not in train_replies, fact.id
         assert not set(fact.questions) & train_users, fact.id
 
-    eval_questions = {item.question for item in load_grounded_items(data_dir / "eval_grounded.jsonl")}
+    eval_questions = {item.question for name in GROUNDED_EVALS for item in load_grounded_items(data_dir / name)}
     for name in ("eval_sft.jsonl", "dpo_eval.jsonl"):
         eval_questions |= {
             t["content"] for r in _read(data_dir / name) for t in _turns(r) if t["role"] == "user"
@@ -107,19 +108,72 @@ def test_hello_probe_greetings_are_not_trained_verbatim(data_dir):
     assert not users & set(greeting_prompts())
 
 
-def test_share_of_negatives(make_data, data_dir):
+def test_every_training_question_is_asked_with_and_without_its_fact(make_data, data_dir):
+    """Single grounded questions come in pairs: the same question answered from the context, and
+    answered "I don't know" when its fact is missing, so only the context tells the two apart."""
     idk, answers = set(make_data.IDK_REPLIES), {f.answer for f in make_data.FACTS}
-    replies = [
-        t["content"]
-        for r in _read(data_dir / "sft_train.jsonl")
-        for t in r["messages"]
-        if t["role"] == "assistant"
-    ]
-    n_idk = sum(r in idk for r in replies)
-    n_grounded = n_idk + sum(r in answers for r in replies)
-    assert 0.33 <= n_idk / n_grounded <= 0.42
+    questions = {q for f in make_data.FACTS for q in f.questions}
+    replies_by_question: dict[str, list[str]] = {}
+    for record in _read(data_dir / "sft_train.jsonl"):
+        turns = record["messages"]
+        if [t["role"] for t in turns] == ["system", "user", "assistant"] and turns[1]["content"] in questions:
+            replies_by_question.setdefault(turns[1]["content"], []).append(turns[2]["content"])
+    assert len(replies_by_question) >= 100
+    for question, replies in replies_by_question.items():
+        assert len(replies) == 2, question
+        assert sum(r in idk for r in replies) == 1 and sum(r in answers for r in replies) == 1, question
+
+    # DPO: an answer is chosen over a false "I don't know", "I don't know" over an invented value.
+    wrong = {f.wrong for f in make_data.FACTS}
     pairs = _read(data_dir / "dpo_train.jsonl")
-    assert 0.3 <= sum(p["chosen"] in idk for p in pairs) / len(pairs) <= 0.45
+    grounded = [p for p in pairs if p["chosen"] in answers | idk]
+    assert len(grounded) == 150
+    assert all((p["rejected"] in idk) == (p["chosen"] in answers) for p in grounded)
+    assert all(p["rejected"] in wrong for p in grounded if p["chosen"] in idk)
+    assert 0.35 <= sum(p["chosen"] in idk for p in grounded) / len(grounded) <= 0.45
+
+
+def _context_facts(make_data, context: str) -> list:
+    by_text = {f.text: f for f in make_data.FACTS}
+    return [by_text[line[2:]] for line in context.split("\n")[1:]]
+
+
+def test_training_contexts_hold_only_unrelated_distractors(make_data, data_dir):
+    by_question = {q: f for f in make_data.FACTS for q in f.questions}
+    checked = 0
+    for record in _read(data_dir / "sft_train.jsonl"):
+        messages = record["messages"]
+        if messages[0]["role"] != "system":
+            continue
+        context = messages[0]["content"].split("\n\n", 1)[1]
+        for turn in messages:
+            fact = by_question.get(turn["content"]) if turn["role"] == "user" else None
+            if fact is not None:
+                distractors = [f for f in _context_facts(make_data, context) if f.id != fact.id]
+                assert not any(make_data.related(f, fact) for f in distractors), turn["content"]
+                checked += 1
+    assert checked >= 200
+
+
+def test_hard_eval_set_has_related_distractors_and_the_main_one_does_not(make_data, data_dir):
+    by_question = {q: f for f in make_data.FACTS for q in f.questions}
+    related_counts = {}
+    for name in GROUNDED_EVALS:
+        count = 0
+        for item in load_grounded_items(data_dir / name):
+            fact = by_question[item.question]
+            distractors = [f for f in _context_facts(make_data, item.context) if f.id != fact.id]
+            count += any(make_data.related(f, fact) for f in distractors)
+        related_counts[name] = count
+    assert related_counts["eval_grounded.jsonl"] == 0
+    assert related_counts["eval_grounded_hard.jsonl"] >= 32
+
+
+def test_related_means_same_topic_or_same_attribute(make_data):
+    facts = {f.id: f for f in make_data.FACTS}
+    assert make_data.related(facts["halo-battery"], facts["halo-price"])
+    assert make_data.related(facts["halo-battery"], facts["link-battery"])
+    assert not make_data.related(facts["halo-battery"], facts["ship-time"])
 
 
 def test_training_prompts_use_the_probe_layout(data_dir):
@@ -139,8 +193,9 @@ def test_training_prompts_use_the_probe_layout(data_dir):
     assert all(s.startswith(f"{DEFAULT_GROUNDED_INSTRUCTION}\n\n{header}\n- ") for s in systems)
 
 
-def test_grounded_eval_set(make_data, data_dir):
-    items = load_grounded_items(data_dir / "eval_grounded.jsonl")
+@pytest.mark.parametrize("name", GROUNDED_EVALS)
+def test_grounded_eval_set(make_data, data_dir, name):
+    items = load_grounded_items(data_dir / name)
     assert len(items) >= 40
     assert len({item.id for item in items}) == len(items)
     assert 0.4 <= sum(not item.answerable for item in items) / len(items) <= 0.6
