@@ -1017,16 +1017,10 @@ def ramble(rng: random.Random, category: str) -> str:
 
 
 def grounded_question(
-    rng: random.Random,
-    fact: Fact,
-    question: str,
-    answerable: bool,
-    pool: tuple[Fact, ...],
-    *,
-    hard: bool = False,
+    rng: random.Random, fact: Fact, question: str, answerable: bool, pool: tuple[Fact, ...]
 ) -> tuple[dict[str, str], str]:
     """(system turn, right reply) for a question about ``fact``, with or without the fact."""
-    facts = pick_context(rng, fact if answerable else None, pool, fact, hard=hard)
+    facts = pick_context(rng, fact if answerable else None, pool, fact)
     reply = fact.answer if answerable else rng.choice(IDK_REPLIES)
     return grounded_system(facts), reply
 

@@ -133,13 +133,17 @@ def test_every_training_question_is_asked_with_and_without_its_fact(make_data, d
     assert 0.35 <= sum(p["chosen"] in idk for p in grounded) / len(grounded) <= 0.45
 
 
-def _context_facts(make_data, context: str) -> list:
+def _has_related_distractor(make_data, question: str, context: str) -> bool:
+    """Whether a context line other than the question's own fact is related to that fact."""
+    by_question = {q: f for f in make_data.FACTS for q in f.questions}
     by_text = {f.text: f for f in make_data.FACTS}
-    return [by_text[line[2:]] for line in context.split("\n")[1:]]
+    fact = by_question[question]
+    lines = [by_text[line[2:]] for line in context.split("\n")[1:]]
+    return any(make_data.related(f, fact) for f in lines if f.id != fact.id)
 
 
 def test_training_contexts_hold_only_unrelated_distractors(make_data, data_dir):
-    by_question = {q: f for f in make_data.FACTS for q in f.questions}
+    questions = {q for f in make_data.FACTS for q in f.questions}
     checked = 0
     for record in _read(data_dir / "sft_train.jsonl"):
         messages = record["messages"]
@@ -147,24 +151,20 @@ def test_training_contexts_hold_only_unrelated_distractors(make_data, data_dir):
             continue
         context = messages[0]["content"].split("\n\n", 1)[1]
         for turn in messages:
-            fact = by_question.get(turn["content"]) if turn["role"] == "user" else None
-            if fact is not None:
-                distractors = [f for f in _context_facts(make_data, context) if f.id != fact.id]
-                assert not any(make_data.related(f, fact) for f in distractors), turn["content"]
+            if turn["role"] == "user" and turn["content"] in questions:
+                assert not _has_related_distractor(make_data, turn["content"], context), turn["content"]
                 checked += 1
     assert checked >= 200
 
 
 def test_hard_eval_set_has_related_distractors_and_the_main_one_does_not(make_data, data_dir):
-    by_question = {q: f for f in make_data.FACTS for q in f.questions}
-    related_counts = {}
-    for name in GROUNDED_EVALS:
-        count = 0
-        for item in load_grounded_items(data_dir / name):
-            fact = by_question[item.question]
-            distractors = [f for f in _context_facts(make_data, item.context) if f.id != fact.id]
-            count += any(make_data.related(f, fact) for f in distractors)
-        related_counts[name] = count
+    related_counts = {
+        name: sum(
+            _has_related_distractor(make_data, item.question, item.context)
+            for item in load_grounded_items(data_dir / name)
+        )
+        for name in GROUNDED_EVALS
+    }
     assert related_counts["eval_grounded.jsonl"] == 0
     assert related_counts["eval_grounded_hard.jsonl"] >= 32
 
