@@ -45,6 +45,7 @@ from alignkit.evaluation.probes import grounded_chat
 
 CONTEXT_HEADER = "Facts about Ferrox (smart bike locks):"
 HELD_OUT_FACT_SHARE = 0.2
+DEV_FACTS = 12  # extra facts held out of training for the dev set
 
 
 @dataclass(frozen=True)
@@ -823,6 +824,728 @@ FACTS: tuple[Fact, ...] = (
     ),
 )
 
+# More facts, for training only (never held out, never in an eval set): with the table's 42
+# training facts alone the model learned which facts it could answer rather than to read the
+# context; every false "I don't know" of the final model was on a fact no training file held.
+EXTRA_FACTS: tuple[Fact, ...] = (
+    # Ferrox Link, more specs
+    _fact(
+        "link-alarm",
+        "The Ferrox Link sounds a 110 dB alarm when someone tries to force or cut it.",
+        "The Link sounds a 110 dB alarm if someone tries to force or cut it.",
+        ["110 dB", "110 decibels"],
+        "The Link sounds a 90 dB alarm if someone tries to force or cut it.",
+        [
+            "How loud is the Link's alarm?",
+            "Does the Ferrox Link have an alarm?",
+            "What happens if someone tries to break the Link?",
+            "How many decibels is the Link siren?",
+            "Will the Link make a racket if a thief attacks it?",
+        ],
+    ),
+    _fact(
+        "link-clearance",
+        "The inside of the Ferrox Link's shackle measures 10 by 17 cm.",
+        "The inside of the Link's shackle measures 10 by 17 cm.",
+        ["10 by 17 cm", "10 x 17 cm"],
+        "The inside of the Link's shackle measures 8 by 20 cm.",
+        [
+            "How much space is inside the Link's shackle?",
+            "What are the Link's inner dimensions?",
+            "How wide is the opening of the Ferrox Link?",
+            "How much room is there inside the U of the Link?",
+            "What's the internal clearance of the Link lock?",
+        ],
+    ),
+    _fact(
+        "link-led",
+        "The LED ring on the Ferrox Link glows red when locked and green when unlocked.",
+        "The Link's LED ring glows red when locked and green when unlocked.",
+        ["red when locked", "green when unlocked"],
+        "The Link's LED ring glows blue when locked and white when unlocked.",
+        [
+            "What do the LED colours on the Link mean?",
+            "What colour does the Link's light show when it's locked?",
+            "How can I tell at a glance whether the Link is locked?",
+            "Does the Link have a status light?",
+            "What does a green glow on the Link mean?",
+        ],
+    ),
+    # Ferrox Coil, more specs
+    _fact(
+        "coil-cable",
+        "The Ferrox Coil cable is 12 mm braided steel with a rubber sleeve.",
+        "The Coil's cable is 12 mm braided steel with a rubber sleeve.",
+        ["12 mm", "12mm"],
+        "The Coil's cable is 8 mm coated aluminium wire.",
+        [
+            "How thick is the Coil cable?",
+            "What is the Ferrox Coil cable made of?",
+            "What's the diameter of the Coil's cable?",
+            "Is the Coil's cable metal inside?",
+            "How chunky is the wire on the Coil?",
+        ],
+    ),
+    _fact(
+        "coil-unlock",
+        "The Ferrox Coil opens with the app or with a 5-digit code on its buttons.",
+        "You open the Coil with the app or by entering a 5-digit code on its buttons.",
+        ["5-digit code", "five-digit code"],
+        "You open the Coil only with a small metal key.",
+        [
+            "How do I unlock the Ferrox Coil?",
+            "What ways are there to open the Coil?",
+            "Can I open the Coil if my phone is dead?",
+            "Does the Coil have a combination?",
+            "How is the Coil released once it's locked?",
+        ],
+    ),
+    _fact(
+        "coil-charging",
+        "The Ferrox Coil recharges over USB-C in about 90 minutes.",
+        "The Coil recharges over USB-C in about 90 minutes.",
+        ["90 minutes", "ninety minutes"],
+        "The Coil recharges over micro-USB in about 4 hours.",
+        [
+            "How long does the Coil take to charge?",
+            "What cable do I charge the Ferrox Coil with?",
+            "How fast does the Coil recharge?",
+            "How long must the Coil stay plugged in to fill up?",
+            "What's the charging time for the Coil?",
+        ],
+    ),
+    # Ferrox Halo, more specs
+    _fact(
+        "halo-colours",
+        "The Ferrox Halo comes in gloss black and pearl white.",
+        "The Halo comes in gloss black and pearl white.",
+        ["gloss black", "pearl white"],
+        "The Halo comes in brushed silver and racing red.",
+        [
+            "What colours does the Halo come in?",
+            "Which colors is the Ferrox Halo sold in?",
+            "Can I get the Halo in white?",
+            "What finishes are available for the frame lock?",
+            "Is there a choice of shades for the Halo?",
+        ],
+    ),
+    _fact(
+        "halo-charging",
+        "The Ferrox Halo charges over USB-C in about 3 hours.",
+        "The Halo charges over USB-C and takes about 3 hours to fill up.",
+        ["3 hours", "three hours"],
+        "The Halo charges over USB-C and takes about 45 minutes to fill up.",
+        [
+            "How long does the Halo take to charge?",
+            "How do I charge the Ferrox Halo?",
+            "What's the Halo's charging time?",
+            "How many hours must the Halo be plugged in?",
+            "What lead recharges the frame lock, and how long does it take?",
+        ],
+    ),
+    _fact(
+        "halo-certification",
+        "The Ferrox Halo holds a 2-star rating from the ART security foundation.",
+        "The Halo is rated 2 stars by the ART security foundation.",
+        ["2 stars", "two stars"],
+        "The Halo is rated 4 stars by the ART security foundation.",
+        [
+            "What security certification does the Halo have?",
+            "How many ART stars does the Ferrox Halo have?",
+            "Has the Halo been independently tested for security?",
+            "What's the Halo's official security rating?",
+            "Is the frame lock approved by any testing body?",
+        ],
+    ),
+    # Ferrox Tag, more features
+    _fact(
+        "tag-interval",
+        "While the bike is moving, the Ferrox Tag updates its location every 2 minutes.",
+        "While your bike is moving, the Tag updates its location every 2 minutes.",
+        ["2 minutes", "two minutes"],
+        "While your bike is moving, the Tag updates its location every 15 minutes.",
+        [
+            "How often does the Tag update its location?",
+            "How frequently does the Ferrox Tag send its position?",
+            "How up to date is the Tag's position on the map?",
+            "How many minutes between Tag location updates?",
+            "How fresh is the GPS position the Tag reports?",
+        ],
+    ),
+    _fact(
+        "tag-motion-alert",
+        "If a parked bike moves, the Ferrox Tag alerts your phone within 20 seconds.",
+        "If your parked bike moves, the Tag alerts your phone within 20 seconds.",
+        ["20 seconds", "twenty seconds"],
+        "If your parked bike moves, the Tag alerts your phone within 5 minutes.",
+        [
+            "Will the Tag warn me if someone moves my bike?",
+            "How quickly does the Ferrox Tag send a movement alert?",
+            "Do I get notified when my parked bike is moved?",
+            "How fast would I find out that a thief is riding off?",
+            "Does the Tag have motion alerts?",
+        ],
+    ),
+    # The Ferrox app and firmware, more
+    _fact(
+        "app-languages",
+        "The Ferrox app is available in English, German, French and Dutch.",
+        "The app is available in English, German, French and Dutch.",
+        ["German", "Dutch"],
+        "The app is available in English and Spanish only.",
+        [
+            "Which languages is the Ferrox app in?",
+            "Can I use the app in German?",
+            "Is the app available in French?",
+            "Does the app support languages other than English?",
+            "What language options does the app have?",
+        ],
+    ),
+    _fact(
+        "app-min-age",
+        "You must be 16 or older to create a Ferrox account.",
+        "You need to be 16 or older to create a Ferrox account.",
+        ["16 or older"],
+        "You need to be 13 or older to create a Ferrox account.",
+        [
+            "How old do I have to be to open a Ferrox account?",
+            "Is there a minimum age for the app?",
+            "Can my 12-year-old sign up?",
+            "What's the age requirement for making an account?",
+            "Can teenagers sign up for Ferrox?",
+        ],
+    ),
+    _fact(
+        "firmware-version",
+        "The latest Ferrox lock firmware is version 3.2.",
+        "The latest lock firmware is version 3.2.",
+        ["3.2", "version 3.2"],
+        "The latest lock firmware is version 2.7.",
+        [
+            "What's the latest firmware version?",
+            "Which firmware version is current for Ferrox locks?",
+            "What software version should my lock be running?",
+            "What number is the newest lock software release?",
+            "What firmware version do the locks run now?",
+        ],
+    ),
+    # Accessories
+    _fact(
+        "pannier-capacity",
+        "The Ferrox Cargo pannier holds 18 litres and clips onto any rear rack.",
+        "The Cargo pannier holds 18 litres and clips onto any rear rack.",
+        ["18 litres", "18 liters"],
+        "The Cargo pannier holds 9 litres and straps under the saddle.",
+        [
+            "How much does the Cargo pannier hold?",
+            "What's the capacity of the Ferrox Cargo pannier?",
+            "How many litres is the Cargo bag?",
+            "How big is the Cargo pannier?",
+            "How much can I fit in the Cargo?",
+        ],
+    ),
+    _fact(
+        "glow-runtime",
+        "The Ferrox Glow light set runs for 8 hours on its brightest setting.",
+        "The Glow light set runs for 8 hours on its brightest setting.",
+        ["8 hours", "eight hours"],
+        "The Glow light set runs for 2 hours on its brightest setting.",
+        [
+            "How long does the Glow light set last?",
+            "What's the run time of the Ferrox Glow lights?",
+            "How many hours do the Glow lights run at full brightness?",
+            "Will the Glow lights last through a long night ride?",
+            "What's the battery life of the Glow set?",
+        ],
+    ),
+    # Spare parts, repairs and care
+    _fact(
+        "parts-coil-cable",
+        "A replacement cable for the Ferrox Coil costs $22 and clicks in without tools.",
+        "A replacement Coil cable costs $22 and clicks in without tools.",
+        ["$22", "22 dollars"],
+        "A replacement Coil cable costs $45 and must be fitted at our workshop.",
+        [
+            "How much is a replacement Coil cable?",
+            "Can I buy a new cable for my Ferrox Coil?",
+            "My Coil cable is damaged, can I swap it myself?",
+            "What does a spare Coil cable cost?",
+            "Do I need tools to replace the Coil's cable?",
+        ],
+    ),
+    _fact(
+        "repair-fee",
+        "Out-of-warranty repairs cost a flat $25 plus parts.",
+        "Repairs outside the warranty cost a flat $25 plus parts.",
+        ["$25", "25 dollars"],
+        "Repairs outside the warranty cost $60 per hour plus parts.",
+        [
+            "How much do out-of-warranty repairs cost?",
+            "What will you charge to fix my lock once the warranty is over?",
+            "Is there a fee for repairs after the warranty?",
+            "What's the repair price for an old lock?",
+            "What's the labour charge for repairing a lock?",
+        ],
+    ),
+    _fact(
+        "repair-time",
+        "Repairs at the Ferrox workshop in Leeds take about 7 working days.",
+        "Repairs at our Leeds workshop take about 7 working days.",
+        ["7 working days", "seven working days"],
+        "Repairs at our Leeds workshop take about 3 weeks.",
+        [
+            "How long does a repair take?",
+            "How many days will my lock be away for repair?",
+            "When will I get my lock back from the workshop?",
+            "What's the turnaround for repairs?",
+            "How quickly do you fix a broken lock?",
+        ],
+    ),
+    _fact(
+        "maintenance-lube",
+        "Lubricate the Ferrox Link's key cylinder with dry PTFE spray twice a year.",
+        "Spray the Link's key cylinder with dry PTFE lubricant twice a year.",
+        ["PTFE", "twice a year"],
+        "Oil the Link's key cylinder with cooking oil every week.",
+        [
+            "What care does the Link's keyhole need?",
+            "Should I oil the Link's lock?",
+            "What lubricant should I use on the Link's keyhole?",
+            "How often should the Link's key cylinder be lubricated?",
+            "How do I stop the Link's keyhole from seizing up?",
+        ],
+    ),
+    # Insurance and bike registration
+    _fact(
+        "insurance-partner",
+        "Ferrox's insurance partner is CycleSure.",
+        "Our insurance partner is CycleSure.",
+        ["CycleSure"],
+        "Our insurance partner is RideGuard.",
+        [
+            "Who is Ferrox's insurance partner?",
+            "Which insurer do you work with?",
+            "Is there an insurance company you recommend for my bike?",
+            "Which company insures bikes through Ferrox?",
+            "Do you team up with any bike insurers?",
+        ],
+    ),
+    _fact(
+        "registration-scheme",
+        "Every Ferrox lock comes with free bike registration on the CycleTrace database.",
+        "Every lock includes free registration of your bike on the CycleTrace database.",
+        ["CycleTrace"],
+        "Every lock includes free registration of your bike on the SafeWheel database.",
+        [
+            "Can I register my bike with Ferrox?",
+            "Which database is my bike registered on?",
+            "Is bike registration included with a lock?",
+            "Where do I record my bike's frame number?",
+            "Do you offer a bike registry?",
+        ],
+    ),
+    # Gift cards, loyalty and newsletter
+    _fact(
+        "giftcard-expiry",
+        "Ferrox gift cards never expire.",
+        "Ferrox gift cards never expire.",
+        ["never expire"],
+        "Ferrox gift cards expire 12 months after purchase.",
+        [
+            "Do Ferrox gift cards expire?",
+            "How long do I have to spend a gift voucher?",
+            "When does my gift card run out?",
+            "Can I still use a gift card from three years ago?",
+            "How long is a gift card valid for?",
+        ],
+    ),
+    _fact(
+        "giftcard-amounts",
+        "Ferrox gift cards are sold for any amount from $10 to $200.",
+        "You can buy a gift card for any amount from $10 to $200.",
+        ["$10 to $200"],
+        "Gift cards come in fixed amounts of $25, $50 and $100.",
+        [
+            "What values do gift cards come in?",
+            "How much can I put on a Ferrox gift card?",
+            "What's the maximum gift card amount?",
+            "Can I choose my own gift card value?",
+            "What's the smallest gift card you sell?",
+        ],
+    ),
+    _fact(
+        "loyalty-points",
+        "Ferrox Riders Club members earn 1 point for every $1 spent.",
+        "Riders Club members earn 1 point for every $1 they spend.",
+        ["1 point"],
+        "Riders Club members earn 5 points for every $10 they spend.",
+        [
+            "How many points do I earn per dollar?",
+            "How do I collect Riders Club points?",
+            "What's the earning rate in the loyalty scheme?",
+            "Do I get points when I shop with Ferrox?",
+            "How are loyalty points earned?",
+        ],
+    ),
+    _fact(
+        "loyalty-redeem",
+        "Riders Club: every 200 points can be swapped for $10 off an order.",
+        "You can swap every 200 points for $10 off an order.",
+        ["200 points"],
+        "You can swap every 500 points for $10 off an order.",
+        [
+            "How many points do I need for a discount?",
+            "What are Riders Club points worth?",
+            "How do I spend my loyalty points?",
+            "How many points make $10 off?",
+            "When can I cash in my points?",
+        ],
+    ),
+    _fact(
+        "newsletter-discount",
+        "Signing up to the Ferrox newsletter gives 5% off your first order.",
+        "Sign up to the newsletter and you get 5% off your first order.",
+        ["5%", "5 percent"],
+        "Sign up to the newsletter and you get 10% off your first order.",
+        [
+            "Is there a discount for joining the newsletter?",
+            "What do I get for subscribing to the newsletter?",
+            "Is there a welcome offer for signing up to your mailing list?",
+            "How much off is the newsletter sign-up code?",
+            "Does the Ferrox newsletter come with a perk?",
+        ],
+    ),
+    # Prices and discounts
+    _fact(
+        "pricematch-window",
+        "Ferrox matches a lower UK price if you claim within 14 days of buying.",
+        "If you find a lower UK price within 14 days of buying, we match it.",
+        ["14 days", "fourteen days"],
+        "If you find a lower UK price within 48 hours of buying, we match it.",
+        [
+            "Do you price match?",
+            "How long do I have to claim a price match?",
+            "I found the Link cheaper elsewhere, can you match it?",
+            "Will you refund the difference if the price is lower somewhere else?",
+            "Is there a price match guarantee?",
+        ],
+    ),
+    _fact(
+        "nhs-discount",
+        "NHS and emergency service staff get 15% off with a valid staff ID.",
+        "NHS and emergency service staff get 15% off with a valid staff ID.",
+        ["15%", "15 percent"],
+        "NHS and emergency service staff get 5% off with a valid staff ID.",
+        [
+            "Is there an NHS discount?",
+            "Do nurses get money off?",
+            "How much do emergency workers save?",
+            "Can paramedics get a discount?",
+            "What's the discount for NHS staff?",
+        ],
+    ),
+    # Orders
+    _fact(
+        "order-tracking",
+        "Track any order in the Ferrox app under Orders > Track parcel.",
+        "You can track your order in the app under Orders > Track parcel.",
+        ["Orders > Track parcel", "Track parcel"],
+        "You can only track your order by entering the order number on the courier's website.",
+        [
+            "How do I track my order?",
+            "Where can I see where my parcel is?",
+            "Can I follow my delivery in the app?",
+            "Where's the order tracking page?",
+            "How can I check the progress of my shipment?",
+        ],
+    ),
+    _fact(
+        "order-cancel-window",
+        "Orders can be changed or cancelled within 1 hour of being placed.",
+        "You can change or cancel an order within 1 hour of placing it.",
+        ["1 hour", "one hour"],
+        "You can change or cancel an order within 24 hours of placing it.",
+        [
+            "Can I cancel my order?",
+            "How long do I have to change my order?",
+            "I ordered the wrong colour, can I still fix it?",
+            "Is it too late to amend an order I placed this morning?",
+            "What's the cancellation window?",
+        ],
+    ),
+    _fact(
+        "order-dispatch",
+        "Orders placed before 14:00 on a working day leave the warehouse the same day.",
+        "Orders placed before 14:00 on a working day are dispatched the same day.",
+        ["14:00", "2 pm"],
+        "Orders are dispatched within 3 working days.",
+        [
+            "What's the cut-off for same-day dispatch?",
+            "When does my order leave the warehouse?",
+            "If I order at 11am, will it ship today?",
+            "What time do I need to order by for it to be sent today?",
+            "Do you dispatch orders the same day?",
+        ],
+    ),
+    _fact(
+        "preorder-deposit",
+        "Pre-ordering an upcoming Ferrox product takes a refundable $30 deposit.",
+        "A pre-order takes a refundable $30 deposit.",
+        ["$30", "30 dollars"],
+        "A pre-order takes the full price upfront, with no refund.",
+        [
+            "Do I pay a deposit to pre-order?",
+            "How much is the pre-order deposit?",
+            "Can I reserve a new product before it launches?",
+            "Will I get my deposit back if I cancel a pre-order?",
+            "What does it cost upfront to reserve an upcoming lock?",
+        ],
+    ),
+    # The company
+    _fact(
+        "company-factory",
+        "Ferrox locks are assembled at the company's factory in Sheffield.",
+        "Our locks are assembled at our factory in Sheffield.",
+        ["Sheffield"],
+        "Our locks are assembled by a contract factory in Shenzhen.",
+        [
+            "Where are Ferrox locks made?",
+            "Where is the Ferrox factory?",
+            "Which city are the locks assembled in?",
+            "Are your locks built in Britain?",
+            "Where does Ferrox manufacture its products?",
+        ],
+    ),
+    _fact(
+        "company-employees",
+        "Ferrox has 85 employees.",
+        "Ferrox has 85 employees.",
+        ["85 employees", "85 people"],
+        "Ferrox has 300 employees.",
+        [
+            "How many employees does Ferrox have?",
+            "How big is the Ferrox team?",
+            "How many people work at Ferrox?",
+            "What's the headcount at Ferrox?",
+            "How many staff does the company have?",
+        ],
+    ),
+    _fact(
+        "company-ceo",
+        "Ferrox's CEO is co-founder Maren Okafor.",
+        "Our CEO is co-founder Maren Okafor.",
+        ["Maren Okafor", "Okafor"],
+        "Our CEO is co-founder James Whitley.",
+        [
+            "Who is the CEO of Ferrox?",
+            "Who runs Ferrox?",
+            "Who leads the company?",
+            "Who's the boss at Ferrox?",
+            "Who is Ferrox's chief executive?",
+        ],
+    ),
+    _fact(
+        "packaging-material",
+        "Ferrox packaging is plastic-free recycled cardboard.",
+        "Our packaging is plastic-free recycled cardboard.",
+        ["plastic-free", "recycled cardboard"],
+        "Our locks come in a plastic clamshell with foam inserts.",
+        [
+            "What is the packaging made of?",
+            "Is there plastic in the Ferrox box?",
+            "Is your packaging eco-friendly?",
+            "What does the lock come packed in?",
+            "Is the packaging plastic-free?",
+        ],
+    ),
+    _fact(
+        "sustainability-steel",
+        "Ferrox uses 60% recycled steel across its lock range.",
+        "Our locks are made with 60% recycled steel.",
+        ["60%", "60 percent"],
+        "Our locks are made with 10% recycled steel.",
+        [
+            "How much recycled steel is in the locks?",
+            "Are Ferrox locks made from recycled material?",
+            "What share of the steel is recycled?",
+            "How green are the materials in your locks?",
+            "What percentage of a Ferrox lock's metal is reused?",
+        ],
+    ),
+    # Business customers
+    _fact(
+        "fleet-dashboard",
+        "The Ferrox Fleet web dashboard manages up to 500 locks from one account.",
+        "The Fleet web dashboard manages up to 500 locks from one account.",
+        ["500 locks"],
+        "The Fleet web dashboard manages up to 50 locks from one account.",
+        [
+            "How many locks can the Fleet dashboard handle?",
+            "Is there a way for businesses to manage lots of locks at once?",
+            "What's the limit on locks per fleet account?",
+            "Can a rental company control hundreds of locks from one place?",
+            "How big a fleet does the Ferrox dashboard support?",
+        ],
+    ),
+    _fact(
+        "engraving-price",
+        "Ferrox engraves a name or logo on any lock for $7.",
+        "We can engrave a name or logo on any lock for $7.",
+        ["$7", "7 dollars"],
+        "We can engrave a name or logo on any lock for $20.",
+        [
+            "Can you engrave my lock?",
+            "How much does engraving cost?",
+            "Can I get my company logo put on the locks?",
+            "Is personalisation available?",
+            "What's the price to add my name to a lock?",
+        ],
+    ),
+    # Events
+    _fact(
+        "event-tradeshow",
+        "Ferrox shows its new products every June at the Eurobike trade show in Frankfurt.",
+        "We show our new products every June at Eurobike in Frankfurt.",
+        ["Eurobike"],
+        "We show our new products every March at the Taipei Cycle Show.",
+        [
+            "Which trade show does Ferrox attend?",
+            "Which cycling expo does Ferrox go to?",
+            "Do you exhibit at any bike fairs?",
+            "When do you unveil new locks?",
+            "Will Ferrox be at Eurobike?",
+        ],
+    ),
+    _fact(
+        "event-class",
+        "Ferrox holds a free bike-security class at Leeds Central Library each first Saturday.",
+        "We run a free bike-security class at Leeds Central Library on the first Saturday of each month.",
+        ["first Saturday", "Leeds Central Library"],
+        "We run a paid bike-security class at Bradford Town Hall on the last Sunday of each month.",
+        [
+            "When are the Ferrox bike-security classes?",
+            "Where is the free security class held?",
+            "Do you teach people how to lock their bike properly?",
+            "Is there a free course on keeping my bike safe?",
+            "Which Saturday is the monthly Ferrox class?",
+        ],
+    ),
+    # Contact and paying: other channels and terms than the held-out ones (the split held out every
+    # contact fact of the table, so without these the training data had no fact of the kind)
+    _fact(
+        "contact-post",
+        "Letters to Ferrox go to Ferrox Ltd, 4 Wharf Road, Leeds LS1 4AB.",
+        "You can write to us at Ferrox Ltd, 4 Wharf Road, Leeds LS1 4AB.",
+        ["4 Wharf Road", "LS1 4AB"],
+        "You can write to us at Ferrox Ltd, 90 High Street, York YO1 7HH.",
+        [
+            "What's your postal address?",
+            "Where can I send a letter?",
+            "How do I write to Ferrox by post?",
+            "What address should I mail documents to?",
+            "Can I reach you by ordinary mail?",
+        ],
+    ),
+    _fact(
+        "contact-instagram",
+        "Ferrox posts news and offers on Instagram as @ferroxlocks.",
+        "We post news and offers on Instagram as @ferroxlocks.",
+        ["@ferroxlocks", "ferroxlocks"],
+        "We post news and offers on Instagram as @ferrox_official.",
+        [
+            "Are you on social media?",
+            "What's Ferrox's Instagram handle?",
+            "Where can I follow Ferrox?",
+            "Do you have an Instagram account?",
+            "How do I keep up with Ferrox news online?",
+        ],
+    ),
+    _fact(
+        "contact-phone-number",
+        "The Ferrox customer line is 0113 496 0555.",
+        "You can call us on 0113 496 0555.",
+        ["0113 496 0555"],
+        "You can call us on 0800 123 4567.",
+        [
+            "What's your phone number?",
+            "Which number do I ring?",
+            "Can I call Ferrox?",
+            "What number is the customer line?",
+            "How do I get you on the phone?",
+        ],
+    ),
+    _fact(
+        "contact-callback",
+        "You can book a callback from a Ferrox advisor in the app under Help > Call me back.",
+        "You can book a callback from an advisor in the app under Help > Call me back.",
+        ["Call me back"],
+        "Callbacks can only be booked by sending us a letter.",
+        [
+            "Can someone call me back?",
+            "How do I book a callback?",
+            "Can an advisor phone me instead?",
+            "Is there a way to request a call from Ferrox?",
+            "Where do I ask for a call back?",
+        ],
+    ),
+    _fact(
+        "complaint-reply",
+        "Ferrox answers written complaints within 3 working days.",
+        "We answer written complaints within 3 working days.",
+        ["3 working days", "three working days"],
+        "We answer written complaints within 4 weeks.",
+        [
+            "How long do you take to answer a complaint?",
+            "I want to complain, when will I hear back?",
+            "What's your complaint response time?",
+            "How quickly are complaints handled?",
+            "If I file a complaint, how soon do you reply?",
+        ],
+    ),
+    _fact(
+        "pay-instalments",
+        "Orders over $150 can be paid in 3 interest-free instalments with Klarna.",
+        "Orders over $150 can be split into 3 interest-free instalments with Klarna.",
+        ["Klarna", "3 interest-free instalments"],
+        "Orders over $500 can be split into 12 instalments at 9% interest.",
+        [
+            "Can I pay in instalments?",
+            "Is there a buy now, pay later option?",
+            "Can I spread the cost of my order?",
+            "Do you offer Klarna?",
+            "Can I split the payment into parts?",
+        ],
+    ),
+    _fact(
+        "pay-currencies",
+        "The Ferrox shop charges in pounds, euros or Swiss francs.",
+        "The shop charges in pounds, euros or Swiss francs.",
+        ["Swiss francs", "euros"],
+        "The shop charges in US dollars only.",
+        [
+            "Which currencies can I pay in?",
+            "Can I pay in euros?",
+            "What currency are prices charged in?",
+            "Do you take Swiss francs?",
+            "Will I be billed in my own currency?",
+        ],
+    ),
+    _fact(
+        "pay-invoice",
+        "Business customers get a VAT invoice by email within 24 hours of ordering.",
+        "Business customers get a VAT invoice by email within 24 hours of ordering.",
+        ["24 hours", "VAT invoice"],
+        "Business customers get a paper invoice by post within 2 weeks.",
+        [
+            "Can I get a VAT invoice?",
+            "How do business customers get an invoice?",
+            "When will my company receive the invoice?",
+            "Do you provide invoices for businesses?",
+            "How soon is the VAT invoice sent?",
+        ],
+    ),
+)
+
 # Every phrasing contains "I don't know", which the probe's detector (metrics.is_idk) looks for.
 IDK_REPLIES: tuple[str, ...] = (
     "I'm sorry, I don't know — that isn't in the information I have.",
@@ -920,6 +1643,7 @@ RAMBLE_ASSISTANT_TURNS: tuple[str, ...] = (
 )
 
 
+
 @dataclass(frozen=True)
 class Split:
     train_facts: tuple[Fact, ...]
@@ -928,9 +1652,10 @@ class Split:
     held_questions: dict[str, tuple[str, ...]]
     train_small_talk: tuple[tuple[str, str], ...]
     held_small_talk: tuple[tuple[str, str], ...]
+    dev_facts: tuple[Fact, ...] = ()
 
 
-def split_data(rng: random.Random) -> Split:
+def split_data(rng: random.Random, seed: int = 0) -> Split:
     """Hold out whole facts, one phrasing of every other fact, and about one greeting in six."""
     n_held = round(len(FACTS) * HELD_OUT_FACT_SHARE)
     held_ids = set(rng.sample([f.id for f in FACTS], n_held))
@@ -950,8 +1675,16 @@ def split_data(rng: random.Random) -> Split:
         n_held_talk = len(texts) // 6
         for rank, index in enumerate(indices):
             (held_talk if rank < n_held_talk else train_talk).append((category, texts[index]))
+    # The extra facts are training facts with all their phrasings, but for a dev share that only the
+    # dev set asks (for choosing settings without looking at the eval sets). They have a generator of
+    # their own, so the held-out split of the table (and the eval sets) stay as they are.
+    dev_ids = set(random.Random(f"{seed}/dev").sample([f.id for f in EXTRA_FACTS], DEV_FACTS))
+    extra_train = tuple(f for f in EXTRA_FACTS if f.id not in dev_ids)
+    train_facts += extra_train
+    train_questions.update({f.id: f.questions for f in extra_train})
+    dev_facts = tuple(f for f in EXTRA_FACTS if f.id in dev_ids)
     return Split(
-        train_facts, held_facts, train_questions, held_questions, tuple(train_talk), tuple(held_talk)
+        train_facts, held_facts, train_questions, held_questions, tuple(train_talk), tuple(held_talk), dev_facts
     )
 
 
@@ -1096,9 +1829,11 @@ def dpo_records(
     n_grounded: int,
     answerable_share: float,
     n_small_talk: int,
+    misread_share: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Grounded pairs (the right answer chosen over a false "I don't know"; "I don't know" chosen over
-    an invented value) and greeting pairs (rambling rejected)."""
+    an invented value; a share ``misread_share`` of either kind rejects the answer of another line of
+    the context instead) and greeting pairs (rambling rejected)."""
     records: list[dict[str, Any]] = []
     slots = question_slots(facts, questions)
     rng.shuffle(slots)
@@ -1106,12 +1841,17 @@ def dpo_records(
     chosen_slots = [slots[i % len(slots)] for i in range(n_grounded)]
     for index, (fact, question) in enumerate(chosen_slots):
         answerable = index < round(n_grounded * answerable_share)
-        system, reply = grounded_question(rng, fact, question, answerable, pool)
-        # Answerable: a false "I don't know" rejected; unanswerable: an invented value rejected. An
-        # invented value on answerable questions as well made DPO push towards "I don't know" more
-        # than away from it (measured: false "I don't know" 0.06 -> 0.13 after DPO).
-        rejected = rng.choice(IDK_REPLIES) if answerable else fact.wrong
-        records.append({"prompt": [system, user(question)], "chosen": reply, "rejected": rejected})
+        facts = pick_context(rng, fact if answerable else None, pool, fact)
+        # The rejected replies are the failures seen on held-out questions: a false "I don't know"
+        # (answerable), an invented value (unanswerable), and on both kinds the answer read off
+        # another line of the context. An invented value on answerable questions as well made DPO
+        # push towards "I don't know" more than away from it (measured: false IDK 0.06 -> 0.13).
+        chosen = fact.answer if answerable else rng.choice(IDK_REPLIES)
+        if misread_share and rng.random() < misread_share:
+            rejected = rng.choice([f for f in facts if f.id != fact.id]).answer
+        else:
+            rejected = rng.choice(IDK_REPLIES) if answerable else fact.wrong
+        records.append({"prompt": [grounded_system(facts), user(question)], "chosen": chosen, "rejected": rejected})
     shuffled_talk = list(small_talk)
     rng.shuffle(shuffled_talk)
     talk = [shuffled_talk[i % len(shuffled_talk)] for i in range(n_small_talk)]
@@ -1139,7 +1879,30 @@ def eval_grounded_items(rng: random.Random, split: Split, *, hard: bool) -> list
         items.append(_eval_item(rng, fact, first, True, hard))
         items.append(_eval_item(rng, fact, second, False, hard))
     for fact in split.train_facts:
-        items.append(_eval_item(rng, fact, split.held_questions[fact.id][0], rng.random() < 0.5, hard))
+        if fact.id in split.held_questions:  # the extra facts have no held-out phrasing
+            items.append(_eval_item(rng, fact, split.held_questions[fact.id][0], rng.random() < 0.5, hard))
+    rng.shuffle(items)
+    return items
+
+
+def dev_grounded_items(rng: random.Random, split: Split) -> list[dict[str, Any]]:
+    """The dev set: every dev fact asked with two phrasings and its fact, and two without, among
+    distractors from the training facts. For choosing settings; the eval sets stay unlooked-at."""
+    items: list[dict[str, Any]] = []
+    for fact in split.dev_facts:
+        questions = rng.sample(fact.questions, 4)
+        for index, question in enumerate(questions):
+            answerable = index < 2
+            facts = pick_context(rng, fact if answerable else None, split.train_facts, fact)
+            items.append(
+                {
+                    "id": f"{fact.id}-{'ans' if answerable else 'unans'}-{index % 2}",
+                    "context": context_text(facts),
+                    "question": question,
+                    "answerable": answerable,
+                    "answers": list(fact.keys) if answerable else [],
+                }
+            )
     rng.shuffle(items)
     return items
 
@@ -1164,7 +1927,7 @@ def build(seed: int) -> dict[str, list[Any]]:
     """All files' records. The split has its own generator and so has every file (seeded with the
     seed and the file's name), so changing how one file is built leaves the others as they were:
     the eval sets stay the same while the training data is tuned."""
-    split = split_data(random.Random(seed))
+    split = split_data(random.Random(seed), seed)
     train_pool = split.train_facts
     return {
         "sft_train.jsonl": sft_records(
@@ -1204,6 +1967,7 @@ def build(seed: int) -> dict[str, list[Any]]:
             n_grounded=150,
             answerable_share=0.6,
             n_small_talk=40,
+            misread_share=1 / 3,
         ),
         "dpo_eval.jsonl": dpo_records(
             file_rng(seed, "dpo_eval"),
@@ -1217,6 +1981,7 @@ def build(seed: int) -> dict[str, list[Any]]:
         ),
         "eval_grounded.jsonl": eval_grounded_items(file_rng(seed, "eval_grounded"), split, hard=False),
         "eval_grounded_hard.jsonl": eval_grounded_items(file_rng(seed, "eval_grounded_hard"), split, hard=True),
+        "dev_grounded.jsonl": dev_grounded_items(file_rng(seed, "dev_grounded"), split),
     }
 
 

@@ -18,7 +18,9 @@ from alignkit.evaluation.probes import DEFAULT_GROUNDED_INSTRUCTION, grounded_ch
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 TRAIN_FILES = ("sft_train.jsonl", "dpo_train.jsonl")
 GROUNDED_EVALS = ("eval_grounded.jsonl", "eval_grounded_hard.jsonl")
-ALL_FILES = ("sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl", *GROUNDED_EVALS)
+ALL_FILES = (
+    "sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl", *GROUNDED_EVALS, "dev_grounded.jsonl"
+)
 
 
 def _load_module():
@@ -82,7 +84,7 @@ def test_eval_facts_and_questions_never_in_training(make_data, data_dir):
     train_systems = "\n".join(t["content"] for t in train_turns if t["role"] == "system")
     train_replies = {t["content"] for t in train_turns if t["role"] == "assistant"}
 
-    split = make_data.split_data(make_data.random.Random(0))
+    split = make_data.split_data(make_data.random.Random(0), 0)
     assert len(split.held_facts) >= 0.15 * len(make_data.FACTS)
     for fact in split.held_facts:
         assert fact.text not in train_systems, fact.id
@@ -111,39 +113,65 @@ def test_hello_probe_greetings_are_not_trained_verbatim(data_dir):
 def test_every_training_question_is_asked_with_and_without_its_fact(make_data, data_dir):
     """Single grounded questions come in pairs: the same question answered from the context, and
     answered "I don't know" when its fact is missing, so only the context tells the two apart."""
-    idk, answers = set(make_data.IDK_REPLIES), {f.answer for f in make_data.FACTS}
-    questions = {q for f in make_data.FACTS for q in f.questions}
+    facts = make_data.FACTS + make_data.EXTRA_FACTS
+    idk, answers = set(make_data.IDK_REPLIES), {f.answer for f in facts}
+    questions = {q for f in facts for q in f.questions}
     replies_by_question: dict[str, list[str]] = {}
     for record in _read(data_dir / "sft_train.jsonl"):
         turns = record["messages"]
         if [t["role"] for t in turns] == ["system", "user", "assistant"] and turns[1]["content"] in questions:
             replies_by_question.setdefault(turns[1]["content"], []).append(turns[2]["content"])
-    assert len(replies_by_question) >= 100
+    assert len(replies_by_question) >= 300
     for question, replies in replies_by_question.items():
         assert len(replies) == 2, question
         assert sum(r in idk for r in replies) == 1 and sum(r in answers for r in replies) == 1, question
 
-    # DPO: an answer is chosen over a false "I don't know", "I don't know" over an invented value.
-    wrong = {f.wrong for f in make_data.FACTS}
-    pairs = _read(data_dir / "dpo_train.jsonl")
-    grounded = [p for p in pairs if p["chosen"] in answers | idk]
+
+
+def test_dpo_pairs_reject_the_failures_seen_on_held_out_questions(make_data, data_dir):
+    """An answerable question rejects a false "I don't know" or another line's answer; an unanswerable
+    one rejects an invented value or another line's answer. Chosen is always the right reply."""
+    facts = make_data.FACTS + make_data.EXTRA_FACTS
+    idk = set(make_data.IDK_REPLIES)
+    by_question = {q: f for f in facts for q in f.questions}
+    by_text = {f.text: f for f in facts}
+    grounded = [p for p in _read(data_dir / "dpo_train.jsonl") if p["prompt"][-1]["content"] in by_question]
     assert len(grounded) == 150
-    assert all((p["rejected"] in idk) == (p["chosen"] in answers) for p in grounded)
-    assert all(p["rejected"] in wrong for p in grounded if p["chosen"] in idk)
-    assert 0.35 <= sum(p["chosen"] in idk for p in grounded) / len(grounded) <= 0.45
+    kinds = {"false_idk": 0, "invented": 0, "misread": 0}
+    for pair in grounded:
+        fact = by_question[pair["prompt"][-1]["content"]]
+        context = [by_text[line[2:]] for line in pair["prompt"][0]["content"].split("\n\n", 1)[1].split("\n")[1:]]
+        others = {f.answer for f in context if f.id != fact.id}
+        answerable = fact in context
+        assert pair["chosen"] == fact.answer if answerable else pair["chosen"] in idk
+        if pair["rejected"] in others:
+            kinds["misread"] += 1
+        elif answerable:
+            assert pair["rejected"] in idk
+            kinds["false_idk"] += 1
+        else:
+            assert pair["rejected"] == fact.wrong
+            kinds["invented"] += 1
+    n_idk_chosen = sum(p["chosen"] in idk for p in grounded)
+    assert 0.35 <= n_idk_chosen / len(grounded) <= 0.45
+    assert min(kinds.values()) >= 15, kinds
+    # As many pairs push away from "I don't know" as towards it (a misread rejected on an answerable
+    # question pushes neither way): with more towards it, DPO raised false IDK 0.09 -> 0.22.
+    assert abs(kinds["false_idk"] - n_idk_chosen) <= 0.1 * len(grounded), kinds
 
 
 def _has_related_distractor(make_data, question: str, context: str) -> bool:
     """Whether a context line other than the question's own fact is related to that fact."""
-    by_question = {q: f for f in make_data.FACTS for q in f.questions}
-    by_text = {f.text: f for f in make_data.FACTS}
+    facts = make_data.FACTS + make_data.EXTRA_FACTS
+    by_question = {q: f for f in facts for q in f.questions}
+    by_text = {f.text: f for f in facts}
     fact = by_question[question]
     lines = [by_text[line[2:]] for line in context.split("\n")[1:]]
     return any(make_data.related(f, fact) for f in lines if f.id != fact.id)
 
 
 def test_training_contexts_hold_only_unrelated_distractors(make_data, data_dir):
-    questions = {q for f in make_data.FACTS for q in f.questions}
+    questions = {q for f in make_data.FACTS + make_data.EXTRA_FACTS for q in f.questions}
     checked = 0
     for record in _read(data_dir / "sft_train.jsonl"):
         messages = record["messages"]
@@ -154,7 +182,7 @@ def test_training_contexts_hold_only_unrelated_distractors(make_data, data_dir):
             if turn["role"] == "user" and turn["content"] in questions:
                 assert not _has_related_distractor(make_data, turn["content"], context), turn["content"]
                 checked += 1
-    assert checked >= 200
+    assert checked >= 500
 
 
 def test_hard_eval_set_has_related_distractors_and_the_main_one_does_not(make_data, data_dir):
@@ -174,6 +202,46 @@ def test_related_means_same_topic_or_same_attribute(make_data):
     assert make_data.related(facts["halo-battery"], facts["halo-price"])
     assert make_data.related(facts["halo-battery"], facts["link-battery"])
     assert not make_data.related(facts["halo-battery"], facts["ship-time"])
+
+
+def test_extra_facts_are_training_only_and_answer_their_own_questions(make_data, data_dir):
+    """The extra facts are new slots: no id or question of the table. Those not held for the dev set
+    are in the training files, asked with and without their fact; none is in an eval file (not even
+    as a distractor line)."""
+    extra, table = make_data.EXTRA_FACTS, make_data.FACTS
+    split = make_data.split_data(make_data.random.Random(0), 0)
+    assert len(extra) >= 40 and len(split.dev_facts) == make_data.DEV_FACTS
+    ids = [f.id for f in table + extra]
+    questions = [q for f in table + extra for q in f.questions]
+    assert len(set(ids)) == len(ids) and len(set(questions)) == len(questions)
+    sft_turns = [t for r in _read(data_dir / "sft_train.jsonl") for t in r["messages"]]
+    sft_systems = "\n".join(t["content"] for t in sft_turns if t["role"] == "system")
+    sft_users = {t["content"] for t in sft_turns if t["role"] == "user"}
+    trained = [f for f in extra if f not in split.dev_facts]
+    for fact in trained:
+        assert f"- {fact.text}" in sft_systems and set(fact.questions) <= sft_users, fact.id
+    assert {r["chosen"] for r in _read(data_dir / "dpo_train.jsonl")} & {f.answer for f in trained}
+    for name in ("eval_sft.jsonl", "dpo_eval.jsonl", *GROUNDED_EVALS):
+        text = (data_dir / name).read_text(encoding="utf-8")
+        for fact in extra:
+            assert json.dumps(fact.text)[1:-1] not in text, (name, fact.id)
+
+
+def test_dev_set_asks_facts_no_file_trains_on(make_data, data_dir):
+    split = make_data.split_data(make_data.random.Random(0), 0)
+    train_text = "".join((data_dir / name).read_text(encoding="utf-8") for name in TRAIN_FILES)
+    for fact in split.dev_facts:
+        for text in (fact.text, fact.answer, fact.wrong, *fact.questions):
+            assert json.dumps(text)[1:-1] not in train_text, (fact.id, text)
+    items = load_grounded_items(data_dir / "dev_grounded.jsonl")
+    by_question = {q: f for f in split.dev_facts for q in f.questions}
+    assert len(items) == 4 * len(split.dev_facts)
+    assert sum(item.answerable for item in items) == 2 * len(split.dev_facts)
+    for item in items:
+        fact = by_question[item.question]
+        assert (f"- {fact.text}" in item.context) == item.answerable, item.id
+        lines = item.context.split("\n")[1:]
+        assert all(line[2:] in {f.text for f in split.train_facts} for line in lines if line != f"- {fact.text}")
 
 
 def test_training_prompts_use_the_probe_layout(data_dir):
@@ -210,7 +278,7 @@ def test_grounded_eval_set(make_data, data_dir, name):
 def test_fact_table_agrees_with_the_probe_metrics(make_data):
     """Right replies match their keys, invented ones do not, and only the IDK replies read as IDK."""
     assert all(metrics.is_idk(reply) for reply in make_data.IDK_REPLIES)
-    for fact in make_data.FACTS:
+    for fact in make_data.FACTS + make_data.EXTRA_FACTS:
         assert metrics.answer_matches(fact.answer, fact.keys), fact.id
         assert not metrics.answer_matches(fact.wrong, fact.keys), fact.id
         assert not metrics.is_idk(fact.answer) and not metrics.is_idk(fact.wrong), fact.id
