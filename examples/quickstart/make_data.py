@@ -1890,25 +1890,23 @@ def dev_grounded_items(rng: random.Random, split: Split) -> list[dict[str, Any]]
     distractors from the training facts. For choosing settings; the eval sets stay unlooked-at."""
     items: list[dict[str, Any]] = []
     for fact in split.dev_facts:
-        questions = rng.sample(fact.questions, 4)
-        for index, question in enumerate(questions):
-            answerable = index < 2
-            facts = pick_context(rng, fact if answerable else None, split.train_facts, fact)
-            items.append(
-                {
-                    "id": f"{fact.id}-{'ans' if answerable else 'unans'}-{index % 2}",
-                    "context": context_text(facts),
-                    "question": question,
-                    "answerable": answerable,
-                    "answers": list(fact.keys) if answerable else [],
-                }
-            )
+        for index, question in enumerate(rng.sample(fact.questions, 4)):
+            item = _eval_item(rng, fact, question, index < 2, False, pool=split.train_facts)
+            items.append({**item, "id": f"{item['id']}-{index % 2}"})
     rng.shuffle(items)
     return items
 
 
-def _eval_item(rng: random.Random, fact: Fact, question: str, answerable: bool, hard: bool) -> dict[str, Any]:
-    facts = pick_context(rng, fact if answerable else None, FACTS, fact, hard=hard)
+def _eval_item(
+    rng: random.Random,
+    fact: Fact,
+    question: str,
+    answerable: bool,
+    hard: bool,
+    *,
+    pool: tuple[Fact, ...] = FACTS,
+) -> dict[str, Any]:
+    facts = pick_context(rng, fact if answerable else None, pool, fact, hard=hard)
     return {
         "id": f"{fact.id}-{'ans' if answerable else 'unans'}",
         "context": context_text(facts),
