@@ -1546,6 +1546,8 @@ EXTRA_FACTS: tuple[Fact, ...] = (
     ),
 )
 
+ALL_FACTS: tuple[Fact, ...] = FACTS + EXTRA_FACTS
+
 # Every phrasing contains "I don't know", which the probe's detector (metrics.is_idk) looks for.
 IDK_REPLIES: tuple[str, ...] = (
     "I'm sorry, I don't know — that isn't in the information I have.",
@@ -1655,8 +1657,9 @@ class Split:
     dev_facts: tuple[Fact, ...] = ()
 
 
-def split_data(rng: random.Random, seed: int = 0) -> Split:
+def split_data(seed: int) -> Split:
     """Hold out whole facts, one phrasing of every other fact, and about one greeting in six."""
+    rng = random.Random(seed)
     n_held = round(len(FACTS) * HELD_OUT_FACT_SHARE)
     held_ids = set(rng.sample([f.id for f in FACTS], n_held))
     train_facts = tuple(f for f in FACTS if f.id not in held_ids)
@@ -1870,7 +1873,8 @@ def eval_grounded_items(rng: random.Random, split: Split, *, hard: bool) -> list
     """Held-out questions in the grounded-probe format, about half unanswerable.
 
     Held-out facts are asked with two of their phrasings, one with the fact in the context and one
-    without; every other fact is asked with its held-out phrasing, answerable or not at random.
+    without; every other fact of the table is asked with its held-out phrasing, answerable or not at
+    random.
     Contexts draw distractors from all facts.
     """
     items: list[dict[str, Any]] = []
@@ -1878,8 +1882,8 @@ def eval_grounded_items(rng: random.Random, split: Split, *, hard: bool) -> list
         first, second = rng.sample(split.held_questions[fact.id], 2)
         items.append(_eval_item(rng, fact, first, True, hard))
         items.append(_eval_item(rng, fact, second, False, hard))
-    for fact in split.train_facts:
-        if fact.id in split.held_questions:  # the extra facts have no held-out phrasing
+    for fact in FACTS:
+        if fact not in split.held_facts:
             items.append(_eval_item(rng, fact, split.held_questions[fact.id][0], rng.random() < 0.5, hard))
     rng.shuffle(items)
     return items
@@ -1925,7 +1929,7 @@ def build(seed: int) -> dict[str, list[Any]]:
     """All files' records. The split has its own generator and so has every file (seeded with the
     seed and the file's name), so changing how one file is built leaves the others as they were:
     the eval sets stay the same while the training data is tuned."""
-    split = split_data(random.Random(seed), seed)
+    split = split_data(seed)
     train_pool = split.train_facts
     return {
         "sft_train.jsonl": sft_records(

@@ -84,7 +84,7 @@ def test_eval_facts_and_questions_never_in_training(make_data, data_dir):
     train_systems = "\n".join(t["content"] for t in train_turns if t["role"] == "system")
     train_replies = {t["content"] for t in train_turns if t["role"] == "assistant"}
 
-    split = make_data.split_data(make_data.random.Random(0), 0)
+    split = make_data.split_data(0)
     assert len(split.held_facts) >= 0.15 * len(make_data.FACTS)
     for fact in split.held_facts:
         assert fact.text not in train_systems, fact.id
@@ -113,7 +113,7 @@ def test_hello_probe_greetings_are_not_trained_verbatim(data_dir):
 def test_every_training_question_is_asked_with_and_without_its_fact(make_data, data_dir):
     """Single grounded questions come in pairs: the same question answered from the context, and
     answered "I don't know" when its fact is missing, so only the context tells the two apart."""
-    facts = make_data.FACTS + make_data.EXTRA_FACTS
+    facts = make_data.ALL_FACTS
     idk, answers = set(make_data.IDK_REPLIES), {f.answer for f in facts}
     questions = {q for f in facts for q in f.questions}
     replies_by_question: dict[str, list[str]] = {}
@@ -131,7 +131,7 @@ def test_every_training_question_is_asked_with_and_without_its_fact(make_data, d
 def test_dpo_pairs_reject_the_failures_seen_on_held_out_questions(make_data, data_dir):
     """An answerable question rejects a false "I don't know" or another line's answer; an unanswerable
     one rejects an invented value or another line's answer. Chosen is always the right reply."""
-    facts = make_data.FACTS + make_data.EXTRA_FACTS
+    facts = make_data.ALL_FACTS
     idk = set(make_data.IDK_REPLIES)
     by_question = {q: f for f in facts for q in f.questions}
     by_text = {f.text: f for f in facts}
@@ -162,7 +162,7 @@ def test_dpo_pairs_reject_the_failures_seen_on_held_out_questions(make_data, dat
 
 def _has_related_distractor(make_data, question: str, context: str) -> bool:
     """Whether a context line other than the question's own fact is related to that fact."""
-    facts = make_data.FACTS + make_data.EXTRA_FACTS
+    facts = make_data.ALL_FACTS
     by_question = {q: f for f in facts for q in f.questions}
     by_text = {f.text: f for f in facts}
     fact = by_question[question]
@@ -171,7 +171,7 @@ def _has_related_distractor(make_data, question: str, context: str) -> bool:
 
 
 def test_training_contexts_hold_only_unrelated_distractors(make_data, data_dir):
-    questions = {q for f in make_data.FACTS + make_data.EXTRA_FACTS for q in f.questions}
+    questions = {q for f in make_data.ALL_FACTS for q in f.questions}
     checked = 0
     for record in _read(data_dir / "sft_train.jsonl"):
         messages = record["messages"]
@@ -209,7 +209,7 @@ def test_extra_facts_are_training_only_and_answer_their_own_questions(make_data,
     are in the training files, asked with and without their fact; none is in an eval file (not even
     as a distractor line)."""
     extra, table = make_data.EXTRA_FACTS, make_data.FACTS
-    split = make_data.split_data(make_data.random.Random(0), 0)
+    split = make_data.split_data(0)
     assert len(extra) >= 40 and len(split.dev_facts) == make_data.DEV_FACTS
     ids = [f.id for f in table + extra]
     questions = [q for f in table + extra for q in f.questions]
@@ -228,7 +228,7 @@ def test_extra_facts_are_training_only_and_answer_their_own_questions(make_data,
 
 
 def test_dev_set_asks_facts_no_file_trains_on(make_data, data_dir):
-    split = make_data.split_data(make_data.random.Random(0), 0)
+    split = make_data.split_data(0)
     train_text = "".join((data_dir / name).read_text(encoding="utf-8") for name in TRAIN_FILES)
     for fact in split.dev_facts:
         for text in (fact.text, fact.answer, fact.wrong, *fact.questions):
@@ -278,7 +278,7 @@ def test_grounded_eval_set(make_data, data_dir, name):
 def test_fact_table_agrees_with_the_probe_metrics(make_data):
     """Right replies match their keys, invented ones do not, and only the IDK replies read as IDK."""
     assert all(metrics.is_idk(reply) for reply in make_data.IDK_REPLIES)
-    for fact in make_data.FACTS + make_data.EXTRA_FACTS:
+    for fact in make_data.ALL_FACTS:
         assert metrics.answer_matches(fact.answer, fact.keys), fact.id
         assert not metrics.answer_matches(fact.wrong, fact.keys), fact.id
         assert not metrics.is_idk(fact.answer) and not metrics.is_idk(fact.wrong), fact.id
