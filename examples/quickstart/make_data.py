@@ -1654,7 +1654,7 @@ class Split:
     held_questions: dict[str, tuple[str, ...]]
     train_small_talk: tuple[tuple[str, str], ...]
     held_small_talk: tuple[tuple[str, str], ...]
-    dev_facts: tuple[Fact, ...] = ()
+    dev_facts: tuple[Fact, ...]
 
 
 def split_data(seed: int) -> Split:
