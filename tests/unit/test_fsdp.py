@@ -67,6 +67,33 @@ def test_fsdp_two_processes_match_one_process_with_accumulation(tmp_path: Path) 
             torch.testing.assert_close(sharded[key], expected[key], rtol=0, atol=1e-5, msg=f"{name} {key}")
 
 
+CLOSES = """
+import os, sys, torch
+from pathlib import Path
+from alignkit.training.loop import setup_distributed
+dist = setup_distributed(torch.device("cpu"))
+total = dist.all_sum(1.0)
+# Work whose handle is dropped, as FSDP's export gather is on the ranks that do not keep its result.
+gathered = torch.empty(2 * 4096)
+torch.distributed.all_gather_single(gathered, torch.full((4096,), float(dist.rank)), async_op=True)
+dist.close()
+Path(sys.argv[1], f"rank-{dist.rank}.txt").write_text(f"{total} {torch.distributed.is_initialized()}")
+"""
+
+
+@needs_torchrun
+def test_a_closed_rank_exits_cleanly_with_work_it_never_waited_for(tmp_path: Path) -> None:
+    """Without close(), this script aborts at interpreter shutdown (SIGABRT, seen on CI): gloo's worker
+    thread frees the work's tensors after Python is gone."""
+    script = tmp_path / "close.py"
+    script.write_text(CLOSES)
+    result = subprocess.run([*two_processes(29544), str(script), str(tmp_path)],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Each rank took part in the sum, then left the group.
+    assert [(tmp_path / f"rank-{rank}.txt").read_text() for rank in (0, 1)] == ["2.0 False"] * 2
+
+
 @needs_torchrun
 def test_fsdp_checkpoint_resumes_to_the_same_weights(tmp_path: Path) -> None:
     """LoRA: frozen base weights and trained factors share each sharded layer."""

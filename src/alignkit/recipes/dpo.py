@@ -566,4 +566,5 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         save_trained_model(model, tokenizer, final, state_dict=exported)
         write_run_manifest(output_dir, kind="dpo", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs), loss=cfg.loss, beta=beta, reference=reference_kind)
+    dist.close()
     return result

@@ -167,6 +167,7 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
         )
         write_run_manifest(output_dir, kind="reward_model", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs))
+    dist.close()
     return result
 
 

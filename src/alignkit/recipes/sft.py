@@ -197,4 +197,5 @@ def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult
         save_trained_model(model, tokenizer, final, state_dict=exported)
         write_run_manifest(output_dir, kind="sft", cfg=cfg, result=result, report=report, output=final,
                            count_name="examples", count=len(train_examples))
+    dist.close()
     return result

@@ -69,10 +69,25 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False  # setup_distributed joined the group, so close() leaves it
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def close(self) -> None:
+        """Ends this process's part in a finished run: waits for every process, then leaves the group it joined.
+
+        Why: a rank that reaches interpreter shutdown while gloo still holds its work aborts ("terminate
+        called without an active exception", SIGABRT, seen on CI): the worker thread frees the work's tensors
+        after Python has gone. FSDP's export gather is such work on the ranks that drop its result, and even
+        a finished all-reduce can be. A barrier waits for all earlier work; leaving the group joins the
+        workers."""
+        if self.world_size == 1:
+            return
+        torch.distributed.barrier()
+        if self.owns_group:
+            torch.distributed.destroy_process_group()
 
     def all_sum(self, value: float) -> float:
         if self.world_size == 1:
@@ -103,14 +118,16 @@ def setup_distributed(device: torch.device) -> Distributed:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return Distributed(device=device)
+    owns_group = False
     if not torch.distributed.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend=backend)
+        owns_group = True
     rank = torch.distributed.get_rank()
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    return Distributed(rank=rank, world_size=world_size, device=device)
+    return Distributed(rank=rank, world_size=world_size, device=device, owns_group=owns_group)
 
 
 class _ObjectiveModule(torch.nn.Module):
