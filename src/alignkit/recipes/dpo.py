@@ -446,8 +446,7 @@ def load_or_compute_reference(
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, cache)
-    if dist.world_size > 1:
-        torch.distributed.barrier()
+    dist.barrier()
     return tensors
 
 

@@ -709,8 +709,7 @@ class RLRun:
                 config_hash=self.config_hash,
             )
             prune_checkpoints(self.output_dir / "checkpoints", self.cfg.train.keep_last)
-        if self.dist.world_size > 1:
-            torch.distributed.barrier()
+        self.dist.barrier()
         self.last_checkpoint = folder
         return folder
 

@@ -83,11 +83,14 @@ class Distributed:
         after Python has gone. FSDP's export gather is such work on the ranks that drop its result, and even
         a finished all-reduce can be. A barrier waits for all earlier work; leaving the group joins the
         workers."""
-        if self.world_size == 1:
-            return
-        torch.distributed.barrier()
+        self.barrier()
         if self.owns_group:
             torch.distributed.destroy_process_group()
+
+    def barrier(self) -> None:
+        """Waits until every process gets here (and, under gloo, until their earlier work is done)."""
+        if self.world_size > 1:
+            torch.distributed.barrier()
 
     def all_sum(self, value: float) -> float:
         if self.world_size == 1:
@@ -418,8 +421,7 @@ def run_loop(
                             sampler_state=sampler.state_dict(), loop_state=state, config_hash=config_hash)
             if tag is None:
                 prune_checkpoints(ckpt_root, cfg.keep_last)
-        if dist.world_size > 1:
-            torch.distributed.barrier()
+        dist.barrier()
         return folder
 
     def run_eval(epoch: float) -> bool:
