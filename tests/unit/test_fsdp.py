@@ -67,31 +67,48 @@ def test_fsdp_two_processes_match_one_process_with_accumulation(tmp_path: Path) 
             torch.testing.assert_close(sharded[key], expected[key], rtol=0, atol=1e-5, msg=f"{name} {key}")
 
 
-CLOSES = """
+LEAVES = """
 import os, sys, torch
 from pathlib import Path
-from alignkit.training.loop import setup_distributed
-dist = setup_distributed(torch.device("cpu"))
-total = dist.all_sum(1.0)
-# Work whose handle is dropped, as FSDP's export gather is on the ranks that do not keep its result.
-gathered = torch.empty(2 * 4096)
-torch.distributed.all_gather_single(gathered, torch.full((4096,), float(dist.rank)), async_op=True)
-dist.close()
-Path(sys.argv[1], f"rank-{dist.rank}.txt").write_text(f"{total} {torch.distributed.is_initialized()}")
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+from alignkit.training.loop import leaves_its_group, setup_distributed
+
+@leaves_its_group
+def run():
+    dist = setup_distributed(torch.device("cpu"))
+    total = dist.all_sum(1.0)
+    # A gather of a sharded tensor, as FSDP's export does: DTensor's caches keep the mesh, and with it the
+    # group, after the call.
+    mesh = init_device_mesh("cpu", (2,))
+    full = distribute_tensor(torch.arange(8.0), mesh, [Shard(0)]).redistribute(mesh, [Replicate()]).to_local()
+    # Work whose handle is dropped, as on the ranks that do not keep an export's result.
+    gathered = torch.empty(2 * 4096)
+    torch.distributed.all_gather_single(gathered, torch.full((4096,), float(dist.rank)), async_op=True)
+    return dist.rank, total, float(full.sum())
+
+rank, total, gathered_sum = run()
+gloo_threads = [name for task in os.listdir("/proc/self/task")
+                if "gloo" in (name := Path("/proc/self/task", task, "comm").read_text().strip())]
+Path(sys.argv[1], f"rank-{rank}.txt").write_text(
+    f"{total} {gathered_sum} {torch.distributed.is_initialized()} {gloo_threads}")
 """
 
 
 @needs_torchrun
-def test_a_closed_rank_exits_cleanly_with_work_it_never_waited_for(tmp_path: Path) -> None:
-    """Without close(), this script aborts at interpreter shutdown (SIGABRT, seen on CI): gloo's worker
-    thread frees the work's tensors after Python is gone."""
-    script = tmp_path / "close.py"
-    script.write_text(CLOSES)
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists threads through /proc")
+def test_a_run_that_joined_the_group_leaves_it_and_stops_its_threads(tmp_path: Path) -> None:
+    """A gloo worker thread alive at interpreter shutdown aborts the process when it frees a tensor (SIGABRT,
+    "terminate called without an active exception", seen on CI after finished FSDP runs). Destroying the
+    group was not enough: a mesh kept it, and its threads, alive; without freeing it, both ranks report
+    ['gloo_tcp_loop', 'pt_gloo_runloop', 'pt_gloo_runloop'] here."""
+    script = tmp_path / "leave.py"
+    script.write_text(LEAVES)
     result = subprocess.run([*two_processes(29544), str(script), str(tmp_path)],
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    # Each rank took part in the sum, then left the group.
-    assert [(tmp_path / f"rank-{rank}.txt").read_text() for rank in (0, 1)] == ["2.0 False"] * 2
+    # Each rank took part in the sum and the gather, then left the group, and no gloo thread is left.
+    assert [(tmp_path / f"rank-{rank}.txt").read_text() for rank in (0, 1)] == ["2.0 28.0 False []"] * 2
 
 
 @needs_torchrun

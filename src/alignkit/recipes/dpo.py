@@ -59,7 +59,7 @@ from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_he
 from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.training.batching import Batch, pack, pad
 from alignkit.training.checkpoint import write_run_manifest
-from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
+from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
 from alignkit.training.parallel import gather_for_export
 
 LossName = Literal["sigmoid", "ipo", "cdpo", "simpo", "orpo"]
@@ -483,6 +483,7 @@ def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
 # The recipe
 
 
+@leaves_its_group
 def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Runs DPO (or a relative) as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
     from alignkit.models.adapters import save_trained_model
@@ -565,5 +566,4 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         save_trained_model(model, tokenizer, final, state_dict=exported)
         write_run_manifest(output_dir, kind="dpo", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs), loss=cfg.loss, beta=beta, reference=reference_kind)
-    dist.close()
     return result

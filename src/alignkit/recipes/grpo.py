@@ -53,6 +53,7 @@ from alignkit.recipes.rl_common import (
     start_run,
     to_rows,
 )
+from alignkit.training.loop import leaves_its_group
 
 __all__ = ["GRPOConfig", "run_grpo"]
 
@@ -99,6 +100,7 @@ def _step_metrics(rollout: Rollout, scores: Any, group_size: int) -> dict[str, f
     }
 
 
+@leaves_its_group
 def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult:
     """Runs GRPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
     group = cfg.grpo.group_size

@@ -77,6 +77,7 @@ from alignkit.recipes.rl_common import (
     start_run,
     to_rows,
 )
+from alignkit.training.loop import leaves_its_group
 
 __all__ = ["PPOConfig", "kl_shaped_rewards", "run_ppo"]
 
@@ -183,6 +184,7 @@ def _advantage_metrics(
     }
 
 
+@leaves_its_group
 def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
     """Runs PPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
     run, source, _ = start_run(

@@ -37,7 +37,7 @@ from alignkit.models.reward_head import RewardModel, reply_end, save_reward_mode
 from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.training.batching import pack, pad
 from alignkit.training.checkpoint import write_run_manifest
-from alignkit.training.loop import LoopResult, run_loop, setup_distributed
+from alignkit.training.loop import LoopResult, leaves_its_group, run_loop, setup_distributed
 from alignkit.training.parallel import gather_for_export
 
 
@@ -110,6 +110,7 @@ class RewardObjective:
         return losses.sum(), metrics
 
 
+@leaves_its_group
 def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Trains a reward model as configured; the result goes to ``<output_dir>/reward_model``."""
     from alignkit.models.loader import resolve_device
@@ -167,7 +168,6 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
         )
         write_run_manifest(output_dir, kind="reward_model", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs))
-    dist.close()
     return result
 
 

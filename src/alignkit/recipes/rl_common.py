@@ -998,7 +998,6 @@ def finish_run(run: RLRun, *, kind: str, stop_after_step: int | None, extra: dic
             **extra,
         }
         atomic_write_text(run.output_dir / "run.json", json.dumps(manifest, indent=2))
-    run.dist.close()
     return RLResult(state=run.state, last_checkpoint=run.last_checkpoint, evals=run.evals, output=output)
 
 

@@ -28,7 +28,7 @@ from alignkit.losses.sft import chunked_nll_sum, shifted_targets
 from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
 from alignkit.training.batching import make_batch, trained_tokens
 from alignkit.training.checkpoint import write_run_manifest
-from alignkit.training.loop import Distributed, LoopResult, run_loop, setup_distributed
+from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
 from alignkit.training.parallel import gather_for_export
 
 
@@ -166,6 +166,7 @@ def lint_or_refuse(cfg: Any, tokenizer: Any, generation_config: Any) -> None:
                         "allow_lint_failures=true)", source=cfg.data.train, field="data")
 
 
+@leaves_its_group
 def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Runs SFT as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
     from alignkit.models.adapters import save_trained_model
@@ -197,5 +198,4 @@ def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult
         save_trained_model(model, tokenizer, final, state_dict=exported)
         write_run_manifest(output_dir, kind="sft", cfg=cfg, result=result, report=report, output=final,
                            count_name="examples", count=len(train_examples))
-    dist.close()
     return result

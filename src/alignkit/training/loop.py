@@ -17,6 +17,7 @@ over processes, so the loss scaling below serves both.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import torch
 
@@ -48,6 +49,8 @@ from alignkit.training.checkpoint import (
 from alignkit.training.sampler import ResumableSampler
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Objective(Protocol):
@@ -69,23 +72,10 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    owns_group: bool = False  # setup_distributed joined the group, so close() leaves it
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-    def close(self) -> None:
-        """Ends this process's part in a finished run: waits for every process, then leaves the group it joined.
-
-        Why: a rank that reaches interpreter shutdown while gloo still holds its work aborts ("terminate
-        called without an active exception", SIGABRT, seen on CI): the worker thread frees the work's tensors
-        after Python has gone. FSDP's export gather is such work on the ranks that drop its result, and even
-        a finished all-reduce can be. A barrier waits for all earlier work; leaving the group joins the
-        workers."""
-        self.barrier()
-        if self.owns_group:
-            torch.distributed.destroy_process_group()
 
     def barrier(self) -> None:
         """Waits until every process gets here (and, under gloo, until their earlier work is done)."""
@@ -121,17 +111,48 @@ def setup_distributed(device: torch.device) -> Distributed:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return Distributed(device=device)
-    owns_group = False
     if not torch.distributed.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         torch.distributed.init_process_group(backend=backend)
-        owns_group = True
     rank = torch.distributed.get_rank()
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    return Distributed(rank=rank, world_size=world_size, device=device, owns_group=owns_group)
+    return Distributed(rank=rank, world_size=world_size, device=device)
 
+
+def _group_is_up() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def leaves_its_group(run: Callable[P, R]) -> Callable[P, R]:
+    """For a recipe's entry point: when the call joined the process group (``setup_distributed`` under
+    torchrun), every process leaves it once the call has returned; a group the caller made is left alone.
+
+    Why after the return: the model (FSDP's state holds the group) must be gone for the group to be freed,
+    and only a freed gloo group joins its worker threads. A worker still running when Python shuts down
+    aborts the process as it frees a tensor ("terminate called without an active exception", SIGABRT, seen
+    on CI after FSDP runs had finished). Nothing is left on an error: the other processes may still be in a
+    collective, and the launcher stops them when this one exits non-zero.
+    """
+
+    @functools.wraps(run)
+    def run_then_leave(*args: P.args, **kwargs: P.kwargs) -> R:
+        joined = not _group_is_up()
+        result = run(*args, **kwargs)
+        if joined and _group_is_up():
+            leave_group()
+        return result
+
+    return run_then_leave
+
+
+def leave_group() -> None:
+    """Waits for every process (a gloo barrier also waits for all earlier work of the group), leaves the group
+    and frees it, which joins gloo's worker threads (see ``leaves_its_group``)."""
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+    parallel.free_destroyed_groups()
 
 class _ObjectiveModule(torch.nn.Module):
     """Lets DDP (or FSDP's root unit) see the whole loss computation as one forward."""

@@ -14,6 +14,7 @@ by rank 0, readable by any process layout.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_model_state_dict,
     set_optimizer_state_dict,
 )
+from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor
 
@@ -156,3 +158,19 @@ def _retie(model: torch.nn.Module, full: dict[str, Any]) -> dict[str, Any]:
         if first != name and first in full and name in full:
             full[name] = full[first]
     return full
+
+
+def free_destroyed_groups() -> None:
+    """Call after ``destroy_process_group``: frees the groups now, which joins gloo's worker threads.
+
+    Why: a DeviceMesh keeps its groups in ``_pg_registry`` (read only while torch.compile traces; eager
+    code finds groups by name, and destroy_process_group has removed the names), and DTensor's caches keep
+    FSDP's meshes alive after the model is gone. So a destroyed group lived on, its worker threads with it,
+    until Python shut down; a worker that frees a tensor then aborts the process ("terminate called
+    without an active exception", SIGABRT, seen on CI after a finished FSDP run). Freeing the group runs
+    its destructor, which waits for its queue and joins the workers (torch releases the GIL for it).
+    """
+    for candidate in gc.get_objects():
+        if isinstance(candidate, DeviceMesh) and isinstance(getattr(candidate, "_pg_registry", None), dict):
+            candidate._pg_registry.clear()
+    gc.collect()  # the groups' last references can sit in reference cycles
