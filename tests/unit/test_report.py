@@ -131,7 +131,7 @@ def test_report_content_notes_and_escaping(report_page: Path) -> None:
     assert "sampled reply" not in page
     assert "(empty)" in page
     # Notes instead of crashes.
-    assert "base: no metrics.jsonl" in page
+    assert "base: probe results only (no metrics.jsonl, so no training curves)" in page
     assert "skipped 1 unreadable line(s) (line 45)" in page
     assert "refusal.json: no rows file" in page
     assert "overfitting" in page

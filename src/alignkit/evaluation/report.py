@@ -176,13 +176,14 @@ def load_run(run_dir: Path, label: str) -> RunData:
         run.train, run.eval = read_metrics(metrics_path, run.notes)
         if not run.has_metrics:
             run.notes.append(f"{metrics_path}: no train or eval lines")
-    else:
-        run.notes.append(f"{label}: no metrics.jsonl; training curves skipped")
     probe_dir = find_probe_dir(run_dir)
     if probe_dir is not None:
         run.probe_summary, run.probe_rows = read_probes(probe_dir, run.notes)
     else:
         run.notes.append(f"{label}: no probe summary.json; probe results skipped")
+    if not metrics_path.is_file() and run.probe_summary:
+        # A probe-only folder (e.g. the untouched base model) has no training to plot: not a problem.
+        run.notes.append(f"{label}: probe results only (no metrics.jsonl, so no training curves)")
     if not run.has_metrics and not run.probe_summary:
         raise AlignkitError(
             "nothing to report: no readable metrics.jsonl lines and no probe summary.json "
