@@ -111,6 +111,29 @@ def test_a_run_that_joined_the_group_leaves_it_and_stops_its_threads(tmp_path: P
     assert [(tmp_path / f"rank-{rank}.txt").read_text() for rank in (0, 1)] == ["2.0 28.0 False []"] * 2
 
 
+def test_a_group_the_caller_made_is_left_to_the_caller(tmp_path: Path) -> None:
+    """One in-process gloo group: a run that joins it leaves it; a run inside the caller's group does not."""
+    from alignkit.training.loop import leaves_its_group
+
+    def join(name: str) -> None:
+        torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / name}", rank=0, world_size=1)
+
+    @leaves_its_group
+    def joins_then_sums() -> float:
+        if not torch.distributed.is_initialized():
+            join("joined")
+        total = torch.ones(1)
+        torch.distributed.all_reduce(total)
+        return float(total)
+
+    assert joins_then_sums() == 1.0 and not torch.distributed.is_initialized()
+    join("callers")
+    try:
+        assert joins_then_sums() == 1.0 and torch.distributed.is_initialized()
+    finally:
+        torch.distributed.destroy_process_group()
+
+
 @needs_torchrun
 def test_fsdp_checkpoint_resumes_to_the_same_weights(tmp_path: Path) -> None:
     """LoRA: frozen base weights and trained factors share each sharded layer."""

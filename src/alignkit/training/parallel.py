@@ -171,6 +171,8 @@ def free_destroyed_groups() -> None:
     its destructor, which waits for its queue and joins the workers (torch releases the GIL for it).
     """
     for candidate in gc.get_objects():
-        if isinstance(candidate, DeviceMesh) and isinstance(getattr(candidate, "_pg_registry", None), dict):
+        # type(), not isinstance(): DeviceMesh's metaclass reads ``__class__``, which some of torch's own
+        # objects answer with a deprecation warning.
+        if DeviceMesh in type(candidate).__mro__ and isinstance(getattr(candidate, "_pg_registry", None), dict):
             candidate._pg_registry.clear()
     gc.collect()  # the groups' last references can sit in reference cycles
