@@ -130,10 +130,9 @@ def leaves_its_group(run: Callable[P, R]) -> Callable[P, R]:
     torchrun), every process leaves it once the call has returned; a group the caller made is left alone.
 
     Why after the return: the model (FSDP's state holds the group) must be gone for the group to be freed,
-    and only a freed gloo group joins its worker threads. A worker still running when Python shuts down
-    aborts the process as it frees a tensor ("terminate called without an active exception", SIGABRT, seen
-    on CI after FSDP runs had finished). Nothing is left on an error: the other processes may still be in a
-    collective, and the launcher stops them when this one exits non-zero.
+    and only a freed gloo group stops its worker threads (why that matters: ``free_destroyed_groups``).
+    Nothing is left on an error: the other processes may still be in a collective, and the launcher stops
+    them when this one exits non-zero.
     """
 
     @functools.wraps(run)
@@ -149,10 +148,11 @@ def leaves_its_group(run: Callable[P, R]) -> Callable[P, R]:
 
 def leave_group() -> None:
     """Waits for every process (a gloo barrier also waits for all earlier work of the group), leaves the group
-    and frees it, which joins gloo's worker threads (see ``leaves_its_group``)."""
+    and frees it, which joins gloo's worker threads."""
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
     parallel.free_destroyed_groups()
+
 
 class _ObjectiveModule(torch.nn.Module):
     """Lets DDP (or FSDP's root unit) see the whole loss computation as one forward."""
