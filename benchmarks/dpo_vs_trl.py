@@ -25,6 +25,7 @@ above the RSS once everything is ready (CPU numbers also include Python, torch a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -37,27 +38,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "examples" / "data" / "prefs_toy.jsonl"
-SHAPES = {
-    # SmolLM2-135M (the embedded model's shapes) and Llama-3.2-1B.
-    "135m": {
-        "vocab_size": 49152,
-        "hidden_size": 576,
-        "intermediate_size": 1536,
-        "num_hidden_layers": 30,
-        "num_attention_heads": 9,
-        "num_key_value_heads": 3,
-        "rope_theta": 100000.0,
-    },
-    "1b": {
-        "vocab_size": 128256,
-        "hidden_size": 2048,
-        "intermediate_size": 8192,
-        "num_hidden_layers": 16,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "rope_theta": 500000.0,
-    },
-}
+sys.path.insert(0, str(ROOT))
+from benchmarks.sft_vs_trl import SHAPES  # noqa: E402  (one table of model shapes; "tiny" checks the script)
+
 BETA = 0.1
 LR = 1e-5
 
@@ -196,18 +179,29 @@ def run_alignkit(args: argparse.Namespace, data: Path, workdir: Path) -> dict[st
         torch.cuda.reset_peak_memory_stats()
     clock = StepClock(cuda)
     clock.tick()
-    run_loop(
-        model=model,
-        objective=objective,
-        train_examples=pairs,
-        eval_examples=None,
-        cfg=train,
-        output_dir=workdir / "alignkit",
-        config_hash="bench",
-        resume=None,
-        dist=Distributed(device=device),
-        on_step_end=lambda step, record: clock.tick(),
-    )
+
+    class Done(Exception):
+        """Raised after the last timed step, to skip run_loop's final checkpoint: not part of a training
+        step, and for a full 1B model it writes and fsyncs the weights and the Adam state."""
+
+    def on_step_end(step: int, record: dict[str, Any]) -> None:
+        clock.tick()
+        if step >= args.steps:
+            raise Done
+
+    with contextlib.suppress(Done):
+        run_loop(
+            model=model,
+            objective=objective,
+            train_examples=pairs,
+            eval_examples=None,
+            cfg=train,
+            output_dir=workdir / "alignkit",
+            config_hash="bench",
+            resume=None,
+            dist=Distributed(device=device),
+            on_step_end=on_step_end,
+        )
     return {
         "pairs_per_s": clock.pairs_per_s(args.batch_size, args.warmup + 1),
         "peak_mb": memory_peak(cuda),

@@ -118,11 +118,11 @@ if [ "$MODE" = gpu ]; then
     --json-out "$OUT/sft.json"
   stage sft-lora 90 "$PY" benchmarks/sft_vs_trl.py --cuda --shapes 1b --finetune lora --only alignkit,trl-padded \
     --warmup 6 --steps 15 --timeout 80 --json-out "$OUT/sft-lora.json"
-  stage dpo 130 "$PY" benchmarks/dpo_vs_trl.py --cuda --shapes 1b --modes full,lora --steps 12 --warmup 3 \
-    --timeout 60 --json-out "$OUT/dpo.json"
-  stage rollout 70 "$PY" benchmarks/rollout.py --cuda --shape 135m --json-out "$OUT/rollout.json"
-  stage dpo-135m 110 "$PY" benchmarks/dpo_vs_trl.py --cuda --shapes 135m --modes full,lora --steps 12 --warmup 3 \
-    --timeout 50 --json-out "$OUT/dpo-135m.json"
+  stage dpo 200 "$PY" benchmarks/dpo_vs_trl.py --cuda --shapes 1b --modes lora,full --steps 8 --warmup 2 \
+    --timeout 90 --json-out "$OUT/dpo.json"
+  stage rollout 150 "$PY" benchmarks/rollout.py --cuda --shape 135m --prompts 128 --ppo-steps 3 --json-out "$OUT/rollout.json"
+  stage dpo-135m 150 "$PY" benchmarks/dpo_vs_trl.py --cuda --shapes 135m --modes lora,full --steps 8 --warmup 2 \
+    --timeout 70 --json-out "$OUT/dpo-135m.json"
 else
   # The CPU side of every stage, on tiny shapes: collection of the GPU tests, each benchmark's data,
   # model building, both frameworks' training steps and the JSON it writes.
@@ -131,6 +131,8 @@ else
     --warmup 1 --steps 2 --max-len 128 --timeout 150 --json-out "$OUT/sft.json"
   stage sft-lora 200 "$PY" benchmarks/sft_vs_trl.py --shapes tiny --finetune lora --only alignkit,trl-padded \
     --warmup 1 --steps 2 --max-len 128 --timeout 150 --json-out "$OUT/sft-lora.json"
+  stage dpo 200 "$PY" benchmarks/dpo_vs_trl.py --shapes tiny --modes lora,full --steps 4 --warmup 1 --sentences 1 \
+    --timeout 150 --json-out "$OUT/dpo.json"
   stage rollout 200 "$PY" benchmarks/rollout.py --json-out "$OUT/rollout.json"
 fi
 
