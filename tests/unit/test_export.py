@@ -319,3 +319,34 @@ def test_llama_cpp_runs_the_file_like_transformers(exported, merged):
             assert runtime.greedy(ids, 24) == greedy(model, ids, 24, [IM_END])
     finally:
         runtime.close()
+
+
+def test_the_trained_end_of_turn_token_is_in_the_stop_set(tmp_path, tokenizer):
+    """Trained with a template whose turns end in <|endoftext|> (id 0), not the tokenizer's EOS (id 2):
+    the file must stop on both, or llama.cpp/Ollama run past the end of every reply."""
+    from gguf import GGUFReader
+
+    template = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|endoftext|>\\n' }}"
+                "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    out = tmp_path / "m.gguf"
+    result = invoke("export", "--model", "tiny-random", "--out", str(out), f"chat_template={json.dumps(template)}")
+    assert result.exit_code == 0, result.output
+    fields = GGUFReader(out).fields
+    assert fields["tokenizer.chat_template"].contents() == template
+    assert fields["tokenizer.ggml.eos_token_id"].contents() == IM_END
+    assert fields["tokenizer.ggml.eot_token_id"].contents() == 0
+    assert fields["alignkit.stop_token_ids"].contents() == [0, IM_END]
+    modelfile = out.with_name("m.Modelfile").read_text()
+    assert 'PARAMETER stop "<|endoftext|>"' in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
+    assert "{{ .Content }}<|endoftext|>\n" in modelfile
+
+
+def test_safetensors_format_is_the_merged_folder(tmp_path, adapter_dir, merged):
+    out = tmp_path / "merged"
+    result = invoke("export", "--model", "tiny-random", "--adapter", str(adapter_dir), "--format", "safetensors",
+                    "--out", str(out))
+    assert result.exit_code == 0, result.output
+    reloaded = load_model(str(out), device="cpu")
+    model, tokenizer = merged
+    ids = chat_ids(tokenizer, PROMPTS[0])
+    assert torch.equal(logits(reloaded.model, ids), logits(model, ids))
