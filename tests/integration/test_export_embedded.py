@@ -1,14 +1,17 @@
 """``alignkit export`` on the embedded model (SmolLM2-135M-Instruct): the GGUF files compute what the model
 computes, stop where it stops, and run in llama.cpp (when llama-cpp-cffi is installed).
 
-Measured here (2 cores, 1 thread, 2026-12-04): export 1.5 s for each of f16 (270.9 MB) and q8_0
-(144.8 MB), the model loaded from the embedded cache. Logit scale (max |logit|) 37.6 on these prompts.
+Measured here (2 shared cores, 2026-12-04): ``alignkit export --model embedded --quant f16|q8_0 --out
+F.gguf`` reports 8.5 s / 8.8 s (load from the embedded cache, write; 13.3 s / 13.7 s wall with Python's
+start, 1.2 GB peak RSS; 1.5 s each inside a process that has the model loaded) for 270.9 MB (f16) and
+144.8 MB (q8_0). Logit scale (max |logit|) 37.6 on these prompts.
 - f16: equal to the f16-rounded model (max |diff| 0.0); against the fp32 model max |diff| 0.041 (0.11%
   of the scale), mean KL 3e-6 nats, greedy replies identical in transformers and in llama.cpp
   (llama.cpp last-position logits within 0.049).
 - q8_0: equal to the Q8_0-rounded model (0.0); against the fp32 model max |diff| 1.32 (3.5%), mean KL
   0.0025 nats, argmax kept at 95-98% of positions. Greedy replies can part where two tokens are
-  near-tied, so q8_0 is held to those bounds, not to identical replies. The weights were Q4_1 in the
+  near-tied (in transformers 2 of 3 differ from the fp32 model's, all 3 still end on <|im_end|>), so
+  q8_0 is held to those bounds, not to identical replies. The weights were Q4_1 in the
   wheel: Q8_0's blocks (absmax/127 steps) do not sit on that grid, so requantising costs this much.
   In llama.cpp (which also quantises activations to 8 bits for Q8_0 matmuls) the last-position logits
   move by up to 1.63, and greedy replies differ from the fp32 model on all three prompts; on "What is

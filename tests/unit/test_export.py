@@ -350,3 +350,53 @@ def test_safetensors_format_is_the_merged_folder(tmp_path, adapter_dir, merged):
     model, tokenizer = merged
     ids = chat_ids(tokenizer, PROMPTS[0])
     assert torch.equal(logits(reloaded.model, ids), logits(model, ids))
+
+
+SAMPLE_TEXT = "Order 12345 costs $3.50, isn't it?  Yes!!\n\n  Indented\tTAB  ünïcödé 你好 2026-12-04"
+
+
+def pre_tokenizer(name: str):
+    from tokenizers import Regex, pre_tokenizers
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=name in ("gpt-2", "smollm"))
+    if name == "gpt-2":
+        return byte_level
+    if name == "smollm":
+        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    split = pre_tokenizers.Split(Regex(GGUF_PRE_TOKENIZER_SPLITS[name]), behavior="isolated")
+    return pre_tokenizers.Sequence([split, byte_level])
+
+
+@pytest.mark.skipif(llama_cpp_runtime.unavailable_reason() is not None,
+                    reason=str(llama_cpp_runtime.unavailable_reason()))
+@pytest.mark.parametrize("name", ["gpt-2", "smollm", "qwen2", "llama3"])
+def test_llama_cpp_splits_text_like_the_training_tokenizer(tmp_path, name):
+    """The pre-tokenizer name written is one llama.cpp knows and splits digits, spaces and unicode by."""
+    from gguf import GGUFReader
+
+    from alignkit.models.export import write_gguf
+
+    loaded = load_model("tiny-random", device="cpu")
+    loaded.tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizer(name)
+    out = tmp_path / "m.gguf"
+    write_gguf(loaded, out, modelfile=False)
+    assert GGUFReader(out).fields["tokenizer.ggml.pre"].contents() == name
+    runtime = llama_cpp_runtime.LlamaCpp(out)
+    try:
+        assert runtime.tokenize(SAMPLE_TEXT) == loaded.tokenizer(SAMPLE_TEXT, add_special_tokens=False).input_ids
+    finally:
+        runtime.close()
+
+
+def test_an_unknown_pre_tokenizer_is_refused(tmp_path):
+    from tokenizers import pre_tokenizers
+
+    from alignkit.models.export import write_gguf
+
+    loaded = load_model("tiny-random", device="cpu")
+    loaded.tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.ByteLevel(use_regex=False)])
+    with pytest.raises(ModelError, match=r"pre-tokenizer \(WhitespaceSplit \+ ByteLevel\) has no llama.cpp name"):
+        write_gguf(loaded, tmp_path / "m.gguf", modelfile=False)
+    assert list(tmp_path.iterdir()) == []

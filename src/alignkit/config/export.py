@@ -6,7 +6,17 @@ from typing import Literal
 
 from pydantic import Field
 
-from alignkit.config.commands import GenerationConfigSection, MergeConfig
+from alignkit.config.base import StrictModel
+from alignkit.config.commands import MergeConfig
+
+
+class SamplingDefaults(StrictModel):
+    """Written to the GGUF (general.sampling.*) and the Modelfile (PARAMETER); alignkit chat's defaults."""
+
+    temperature: float = Field(0.7, ge=0.0, description="0 = greedy")
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0, description="0 = off")
+    repetition_penalty: float = Field(1.0, gt=0.0, description="Ollama's repeat_penalty; 1 = off")
 
 
 class ExportConfig(MergeConfig):
@@ -20,7 +30,4 @@ class ExportConfig(MergeConfig):
     name: str | None = Field(None, description="general.name in the GGUF (default: the output file's stem)")
     chat_template: str | None = Field(None, description="the Jinja template used in training, if it was not the "
                                       "tokenizer's (text or .jinja path)")
-    sampling: GenerationConfigSection = Field(
-        default_factory=lambda: GenerationConfigSection(temperature=0.7, top_p=0.9),
-        description="sampling defaults written to the GGUF and the Modelfile (alignkit chat's defaults)",
-    )
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)

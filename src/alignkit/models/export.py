@@ -348,10 +348,9 @@ def write_gguf(loaded: LoadedModel, out: Path, *, quant: str = "f16", name: str 
         writer.close()
     written_modelfile = None
     if modelfile_body is not None:
-        from alignkit.io import atomic_write_text
-
         written_modelfile = modelfile_path(out)
-        atomic_write_text(written_modelfile, modelfile_body)
+        with atomic_output(written_modelfile) as tmp:
+            tmp.write_text(modelfile_body, encoding="utf-8")
     return ExportResult(path=out, modelfile=written_modelfile, seconds=time.perf_counter() - started,
                         stop_token_ids=stop_ids)
 
