@@ -4,7 +4,8 @@ Why this wheel: llama-cpp-python has no binary wheel (a CMake build), llama-cpp-
 glibc 2.38 (this machine has 2.36), and llama-cpp-cffi 0.4.42's CPU extension loads here but for one
 symbol: it was built with GCC 14, whose ``__cxa_call_terminate`` (reached only when an exception
 leaves a ``noexcept`` function) this machine's libstdc++ (GCC 12) lacks. We compile that one function
-(it terminates, as GCC 14's does) into a small shared library and load it first.
+(it aborts the process; GCC 14's calls std::terminate, which aborts too) into a small shared library
+and load it first.
 
 Install (its metadata pins transformers < 5, so without dependencies; scripts/setup.sh does it with
 ALIGNKIT_LLAMA_CPP=1): ``pip install --no-deps "llama-cpp-cffi==0.4.42"``. Tests skip when it is absent.
@@ -28,15 +29,17 @@ import numpy as np
 
 _SHIM = 'extern "C" void __cxa_call_terminate(void*) noexcept { __builtin_trap(); }\n'
 _LIB: tuple[Any, Any] | None = None
+_UNAVAILABLE: list[str] = []
 
 
 def unavailable_reason() -> str | None:
-    """Why llama.cpp cannot run here, or None when it can."""
-    try:
-        _load()
-    except (ImportError, OSError, RuntimeError, subprocess.CalledProcessError) as exc:
-        return f"llama.cpp runtime unavailable: {exc}"
-    return None
+    """Why llama.cpp cannot run here, or None when it can (the first answer is kept)."""
+    if _LIB is None and not _UNAVAILABLE:
+        try:
+            _load()
+        except (ImportError, OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+            _UNAVAILABLE.append(f"llama.cpp runtime unavailable: {exc}")
+    return _UNAVAILABLE[0] if _UNAVAILABLE else None
 
 
 def _load() -> tuple[Any, Any]:
@@ -57,6 +60,7 @@ def _load() -> tuple[Any, Any]:
     subprocess.run([compiler, "-shared", "-fPIC", "-o", str(build / "libshim.so"), str(build / "shim.cc")],
                    check=True, capture_output=True)
     ctypes.CDLL(str(build / "libshim.so"), mode=ctypes.RTLD_GLOBAL)
+    shutil.rmtree(build)  # the loaded library stays mapped
     loader = importlib.machinery.ExtensionFileLoader("_llama_cpp_cpu", str(extension))
     module_spec = importlib.util.spec_from_file_location("_llama_cpp_cpu", extension, loader=loader)
     assert module_spec is not None

@@ -400,3 +400,17 @@ def test_an_unknown_pre_tokenizer_is_refused(tmp_path):
     with pytest.raises(ModelError, match=r"pre-tokenizer \(WhitespaceSplit \+ ByteLevel\) has no llama.cpp name"):
         write_gguf(loaded, tmp_path / "m.gguf", modelfile=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_inexpressible_template_fails_before_writing_unless_modelfile_is_off(tmp_path):
+    template = ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] | upper }}\n{% endfor %}"
+                "{% if add_generation_prompt %}assistant: {% endif %}")
+    out = tmp_path / "m.gguf"
+    refused = invoke("export", "--model", "tiny-random", "--out", str(out), f"chat_template={json.dumps(template)}")
+    assert refused.exit_code == 2
+    assert "set modelfile=false to export the GGUF alone" in refused.output
+    assert list(tmp_path.iterdir()) == []
+    alone = invoke("export", "--model", "tiny-random", "--out", str(out), f"chat_template={json.dumps(template)}",
+                   "modelfile=false")
+    assert alone.exit_code == 0, alone.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gguf"]
