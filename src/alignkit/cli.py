@@ -326,6 +326,36 @@ def merge_main(cfg: Any) -> int:
     return 0
 
 
+@app.command(context_settings=EXTRA)
+def export(
+    args: list[str] = typer.Argument(None, help="key=value overrides"),
+    model: str = typer.Option(None, "--model", help="base model spec"),
+    adapter: list[str] = typer.Option(None, "--adapter", help="adapter folder to merge (repeatable)"),
+    format: str = typer.Option(None, "--format", help="gguf (default) | safetensors"),
+    quant: str = typer.Option(None, "--quant", help="GGUF weights: f16 (default) | q8_0"),
+    out: str = typer.Option(None, "--out", help="the .gguf file (or the safetensors folder)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """Merge adapters and write a GGUF (f16/q8_0) with the trained template and stop tokens, plus an Ollama Modelfile."""
+    from alignkit.config.export import ExportConfig
+    from alignkit.models.export import run_export
+
+    def main_fn(cfg: ExportConfig) -> int:
+        result = run_export(cfg)
+        size = sum(p.stat().st_size for p in ([result.path] if result.path.is_file() else result.path.rglob("*")))
+        extra = f" and {result.modelfile}" if result.modelfile else ""
+        typer.echo(f"wrote {result.path}{extra} ({size / 1e6:.1f} MB) in {result.seconds:.1f} s")
+        return 0
+
+    _, overrides = split_args(args)
+    overrides += given_overrides(model=model, format=format, quant=quant, out=out,
+                                 overwrite="true" if overwrite else None)
+    if adapter:
+        overrides.append("adapters=" + json.dumps(adapter))
+    run_command(ExportConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
+
+
 @app.command("run", context_settings=EXTRA)
 def run_pipeline_command(
     pipeline: Path = typer.Argument(..., help="pipeline YAML file"),

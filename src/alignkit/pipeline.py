@@ -330,7 +330,20 @@ def _run_grpo(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
     return {"output": str(result.output), "model": cfg.model}
 
 
+def _run_export(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
+    """The GGUF (or merged folder) goes into the stage folder unless ``out`` names another place."""
+    from alignkit.config.export import ExportConfig
+    from alignkit.models.export import run_export
+
+    quant = config.get("quant", "f16")
+    name = "model" if config.get("format") == "safetensors" else f"model-{quant}.gguf"
+    cfg = load_config(ExportConfig, None, defaults={"out": str(stage_dir / name), "overwrite": True, **config})
+    _save_config(cfg, stage_dir)
+    result = run_export(cfg)
+    return {"output": str(result.path), "modelfile": str(result.modelfile) if result.modelfile else None}
+
+
 STAGE_COMMANDS: dict[str, StageRunner] = {
     "lint": _run_lint, "sft": _run_sft, "dpo": _run_dpo, "rm": _run_rm, "probe": _run_probe,
-    "report": _run_report, "prefs": _run_prefs, "ppo": _run_ppo, "grpo": _run_grpo,
+    "report": _run_report, "prefs": _run_prefs, "ppo": _run_ppo, "grpo": _run_grpo, "export": _run_export,
 }

@@ -71,6 +71,19 @@ def save_trained_model(model: Any, tokenizer: Any, out: Path, *,
     base.generation_config.save_pretrained(out)
 
 
+@contextlib.contextmanager
+def _adapter_fits(adapter: str) -> Iterator[None]:
+    """PEFT's errors for an adapter trained on another base (shapes, missing modules) as one line."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as exc:
+        lines = str(exc).splitlines()
+        detail = next((line.strip() for line in lines if "size mismatch" in line), lines[0] if lines else "")
+        if "size mismatch" not in detail and "not found in the base model" not in detail:
+            raise
+        raise ModelError(f"{adapter} was trained on another base model ({detail})", field="adapters") from None
+
+
 def merge_adapters(base: Any, adapters: list[str], *, weights: list[float] | None = None,
                    combination: str = "linear") -> Any:
     """Applies one adapter, or combines several (weighted sum or concatenation) before merging.
@@ -85,12 +98,13 @@ def merge_adapters(base: Any, adapters: list[str], *, weights: list[float] | Non
     for adapter in adapters:
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise ModelError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)", field="adapters")
-    with peft_wrapping():
+    with peft_wrapping(), _adapter_fits(adapters[0]):
         model = PeftModel.from_pretrained(base, adapters[0], adapter_name="a0")
     if len(adapters) == 1:
         return model.merge_and_unload()
     for index, adapter in enumerate(adapters[1:], start=1):
-        model.load_adapter(adapter, adapter_name=f"a{index}")
+        with _adapter_fits(adapter):
+            model.load_adapter(adapter, adapter_name=f"a{index}")
     names = [f"a{i}" for i in range(len(adapters))]
     weights = weights or [1.0] * len(adapters)
     if len(weights) != len(adapters):
