@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from alignkit.data.formatting import check_no_special_tokens, generation_prompt_ids, template_info
 from alignkit.errors import AlignkitError
@@ -150,17 +151,22 @@ def create_app(engine: Engine, *, base_name: str, api_key: str | None = None) ->
             raise RequestError(f"the request body exceeds {limits.max_body_bytes} bytes", status=413,
                                code="body_too_large")
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limits.max_body_bytes:
-                raise RequestError(f"the request body exceeds {limits.max_body_bytes} bytes", status=413,
-                                   code="body_too_large")
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limits.max_body_bytes:
+                    raise RequestError(f"the request body exceeds {limits.max_body_bytes} bytes", status=413,
+                                       code="body_too_large")
+        except ClientDisconnect:
+            raise RequestError("client closed the request", status=499) from None
         try:
             return json.loads(bytes(body))
         except UnicodeDecodeError:
             raise RequestError("the request body is not UTF-8") from None
         except ValueError as exc:
             raise RequestError(f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise RequestError("the request body nests too deeply") from None
 
     def resolve_adapter(name: str | None) -> tuple[str | None, str]:
         if name is None or name == base_name:

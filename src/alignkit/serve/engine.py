@@ -103,6 +103,7 @@ class Engine:
         self.model_lock = threading.Lock()
         self.generate_calls = 0
         self.requests_run = 0
+        self.submitted = 0
         self._queue: deque[Job] = deque()
         self._wakeup = threading.Condition()
         self._closed = False
@@ -121,8 +122,15 @@ class Engine:
             if len(self._queue) >= self.limits.max_queue:
                 raise QueueFull
             self._queue.append(job)
+            self.submitted += 1
             self._wakeup.notify()
         return job.future
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for the model (not counting the ones generating)."""
+        with self._wakeup:
+            return len(self._queue)
 
     def retry_after_s(self) -> int:
         """A hint for 429's Retry-After: about how long the queue takes to drain, at least 1 s."""
