@@ -186,6 +186,19 @@ def test_n_choices_and_seed_determinism(client) -> None:
     assert ask(7) == first and len(set(first)) == 3 and ask(8) != first
 
 
+def test_alignkits_own_http_generator_talks_to_it(served, monkeypatch) -> None:
+    from alignkit.generation.http import OpenAICompatibleGenerator
+
+    monkeypatch.setenv("ALIGNKIT_TEST_KEY", KEY)
+    generator = OpenAICompatibleGenerator(served[0], "tuned", api_key_env="ALIGNKIT_TEST_KEY", max_retries=0)
+    params = GenerationParams(max_new_tokens=5, temperature=0.8, top_k=20, repetition_penalty=1.2, num_samples=2,
+                              seed=4)
+    first = generator.chat([HELLO, [{"role": "user", "content": "bye"}]], params)
+    assert [len(samples) for samples in first] == [2, 2]
+    assert all(g.finish_reason == "length" and g.text for samples in first for g in samples)
+    assert generator.chat([HELLO, [{"role": "user", "content": "bye"}]], params) == first  # seeded
+
+
 # --- errors and limits ------------------------------------------------------------------------------
 
 
