@@ -102,11 +102,12 @@ def main() -> None:
     with server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=600)
         ask(client, "warm-up", 4)
-        plain = [ask(client, "bicycles", args.max_tokens) for _ in range(args.repeats)]
-        streamed = [ask_streamed(client, "bicycles", args.max_tokens) for _ in range(args.repeats)]
+        # Interleaved, so a change in the machine's load hits the three alike.
         prompt = [generation_prompt_ids(loaded.tokenizer, [{"role": "user", "content": "Tell me about bicycles."}])]
-        in_process = []
+        plain, streamed, in_process = [], [], []
         for _ in range(args.repeats):
+            plain.append(ask(client, "bicycles", args.max_tokens))
+            streamed.append(ask_streamed(client, "bicycles", args.max_tokens))
             started = time.perf_counter()
             engine.generate(prompt, GenerationParams(max_new_tokens=args.max_tokens))
             in_process.append(time.perf_counter() - started)
