@@ -254,10 +254,15 @@ def test_a_bad_or_useless_field_is_a_400_naming_it(client, fields, param, words)
     assert error["param"] == param and words in error["message"] and error["type"] == "invalid_request_error"
 
 
-def test_an_oversized_body_is_a_413(client) -> None:
+def test_an_oversized_body_is_a_413_declared_or_chunked(client, served) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model=BASE, messages=[{"role": "user", "content": "x" * 30_000}], max_tokens=2)
     assert caught.value.status_code == 413 and error_body(caught.value)["code"] == "body_too_large"
+    # No Content-Length (chunked transfer): counted while reading.
+    chunks = (b'{"model": "tiny-random", "messages": [{"role": "user", "content": "' + b"x" * 5_000 for _ in range(5))
+    response = httpx.post(served[0] + "/v1/chat/completions", content=chunks,
+                          headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
 
 
 def _in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -321,6 +326,21 @@ def test_a_request_past_its_deadline_is_a_408(client, served) -> None:
     assert isinstance(error, openai.APIStatusError) and error.status_code == 408
     assert error_body(error)["code"] == "request_timeout"
     assert client.chat.completions.create(model=BASE, messages=HELLO, max_tokens=2).choices
+
+
+def test_a_client_gone_mid_stream_costs_no_generation(served) -> None:
+    engine = served[1]
+    calls, submitted = engine.generate_calls, engine.submitted
+    with engine.model_lock:  # the request waits for the model while its client goes away
+        with httpx.stream("POST", served[0] + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                          json={"model": BASE, "messages": HELLO, "max_tokens": 64, "stream": True,
+                                "temperature": 0.5}) as stream:
+            assert '"role": "assistant"' in next(stream.iter_lines())  # the role chunk comes first
+        _wait_until(lambda: engine.submitted == submitted + 1)
+        time.sleep(0.5)  # the server notices the closed connection
+    _wait_until(lambda: engine.queued == 0)
+    time.sleep(0.2)
+    assert engine.generate_calls == calls
 
 
 def test_concurrent_clients_are_batched_and_each_gets_its_own_reply(client, served) -> None:

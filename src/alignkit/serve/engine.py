@@ -191,38 +191,47 @@ class Engine:
 
     def _loop(self) -> None:
         while (batch := self._next_batch()) is not None:
-            live = []
-            for job in batch:
-                if job.cancelled.is_set():
-                    job.future.cancel()
-                elif job.gone():
-                    job.future.set_exception(RequestTimedOut())
-                else:
-                    live.append(job)
-            if live:
-                self._run(live)
+            self._run(batch)
+
+    @staticmethod
+    def _drop_gone(jobs: list[Job]) -> list[Job]:
+        """Answers the jobs whose client left or whose deadline passed; returns the others."""
+        live = []
+        for job in jobs:
+            if job.cancelled.is_set():
+                job.future.cancel()
+            elif job.gone():
+                job.future.set_exception(RequestTimedOut())
+            else:
+                live.append(job)
+        return live
 
     def _run(self, jobs: list[Job]) -> None:
-        owners: list[tuple[Job, int]] = [(job, index) for job in jobs for index in range(len(job.prompts))]
+        with self.model_lock:
+            # Checked again once the model is free: a client that left while waiting costs nothing.
+            jobs = self._drop_gone(jobs)
+            if not jobs:
+                return
+            owners = [(job, index) for job in jobs for index in range(len(job.prompts))]
 
-        def on_token(prompt_index: int, sample_index: int, token: int) -> None:
-            job, local = owners[prompt_index]
-            if job.on_token is not None:
-                job.on_token(local, sample_index, token)
+            def on_token(prompt_index: int, sample_index: int, token: int) -> None:
+                job, local = owners[prompt_index]
+                if job.on_token is not None:
+                    job.on_token(local, sample_index, token)
 
-        started = time.monotonic()
-        try:
-            with self.model_lock, self._adapter(jobs[0].adapter):
-                self.generate_calls += 1
-                results = self.generator.generate_ids(
-                    [job.prompts[local] for job, local in owners], jobs[0].params, on_token=on_token,
-                    cancelled=lambda prompt_index: owners[prompt_index][0].gone(),
-                )
-        except Exception as exc:  # a bug or out of memory: answer every waiting client, keep serving
-            log.exception("generation failed")
-            for job in jobs:
-                job.future.set_exception(exc)
-            return
+            started = time.monotonic()
+            try:
+                with self._adapter(jobs[0].adapter):
+                    self.generate_calls += 1
+                    results = self.generator.generate_ids(
+                        [job.prompts[local] for job, local in owners], jobs[0].params, on_token=on_token,
+                        cancelled=lambda prompt_index: owners[prompt_index][0].gone(),
+                    )
+            except Exception as exc:  # a bug or out of memory: answer every waiting client, keep serving
+                log.exception("generation failed")
+                for job in jobs:
+                    job.future.set_exception(exc)
+                return
         self._recent_seconds = 0.8 * self._recent_seconds + 0.2 * (time.monotonic() - started)
         cursor = 0
         for job in jobs:
