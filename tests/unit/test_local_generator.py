@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from alignkit.generation.local import LocalGenerator
+from alignkit.generation.local import LocalGenerator, stop_token_ids
 from alignkit.generation.types import GenerationParams
 
 PROMPTS = [
@@ -35,3 +35,72 @@ def test_samples_per_prompt_are_reproducible_and_counted(tiny_model):
     assert [[g.token_ids for g in out] for out in first] == [[g.token_ids for g in out] for out in second]
     # A random 49k-token model never emits end-of-turn in 4 tokens: every reply hit the limit.
     assert all(not g.stopped and g.finish_reason == "length" for out in first for g in out)
+
+
+def test_stop_set_is_tokenizer_eos_generation_config_eos_and_template_end_of_turn(tiny_model):
+    # A template whose turns end with <|endoftext|> (id 0), a generation config whose EOS is id 7:
+    # the stop set still holds the tokenizer's EOS (<|im_end|>, id 2).
+    template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|endoftext|>\n{% endfor %}"
+                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    model = tiny_model.model
+    model.generation_config.eos_token_id = 7
+    assert stop_token_ids(model, tiny_model.tokenizer, template) == [0, 2, 7]
+    assert LocalGenerator(model, tiny_model.tokenizer, chat_template=template).stop_ids == [0, 2, 7]
+
+
+def test_token_callback_sees_each_rows_tokens_as_they_come(tiny_model):
+    torch.set_num_threads(1)
+    generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
+    params = GenerationParams(max_new_tokens=6, num_samples=2, temperature=1.0, seed=3)
+    plain = generator.generate_ids(PROMPTS, params)
+    # Make a token that first appears mid-reply a stop token: that row stops there, others run on.
+    stopper, where = next((ids[i], (p, i)) for p, out in enumerate(plain) for ids in [out[0].token_ids]
+                          for i in range(1, len(ids) - 1) if ids[i] not in ids[:i])
+    generator.stop_ids = [stopper]
+    streamed: dict[tuple[int, int], list[int]] = {}
+    result = generator.generate_ids(PROMPTS, params,
+                                    on_token=lambda p, s, t: streamed.setdefault((p, s), []).append(t))
+    stopped_row = result[where[0]][0]
+    assert stopped_row.token_ids == plain[where[0]][0].token_ids[: where[1] + 1] and stopped_row.stopped
+    assert any(not g.stopped and len(g.token_ids) == 6 for out in result for g in out)
+    for prompt_index, samples in enumerate(result):
+        for sample_index, generation in enumerate(samples):
+            assert streamed[(prompt_index, sample_index)] == generation.token_ids
+
+
+def test_a_cancelled_prompt_stops_alone(tiny_model):
+    torch.set_num_threads(1)
+    generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
+    params = GenerationParams(max_new_tokens=8)
+    plain = generator.generate_ids(PROMPTS, params)
+    seen = {index: 0 for index in range(len(PROMPTS))}
+
+    def count(prompt_index: int, sample_index: int, token: int) -> None:
+        seen[prompt_index] += 1
+
+    result = generator.generate_ids(PROMPTS, params, on_token=count, cancelled=lambda p: p == 1 and seen[1] >= 2)
+    assert result[1][0].finish_reason == "cancelled" and not result[1][0].stopped
+    # Asked after each step's token is appended: the third token is the last one kept (and streamed).
+    assert result[1][0].token_ids == plain[1][0].token_ids[:3] and seen[1] == 3
+    assert [result[i][0].token_ids for i in (0, 2, 3, 4)] == [plain[i][0].token_ids for i in (0, 2, 3, 4)]
+
+
+def test_logprobs_are_the_models_log_softmax_at_each_generated_token(tiny_model):
+    torch.set_num_threads(1)
+    generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
+    result = generator.generate_ids(PROMPTS[:2], GenerationParams(max_new_tokens=4, logprobs=3))
+    for prompt, samples in zip(PROMPTS[:2], result, strict=True):
+        generation = samples[0]
+        assert generation.logprobs is not None and len(generation.logprobs) == len(generation.token_ids) == 4
+        # Teacher-forced forward over prompt + reply: the log-softmax at the position before each token.
+        ids = torch.tensor([prompt + generation.token_ids])
+        with torch.no_grad():
+            logps = torch.log_softmax(tiny_model.model(ids).logits[0].float(), dim=-1)
+        for step, entry in enumerate(generation.logprobs):
+            expected = logps[len(prompt) - 1 + step]
+            assert entry.token_id == generation.token_ids[step]
+            assert abs(entry.logprob - float(expected[entry.token_id])) < 1e-4
+            # Greedy: the chosen token is the most likely one; alternatives come best first.
+            assert entry.top[0][0] == entry.token_id and len(entry.top) == 3
+            assert [lp for _, lp in entry.top] == sorted((lp for _, lp in entry.top), reverse=True)
+            assert abs(entry.top[1][1] - float(expected.topk(2).values[1])) < 1e-4

@@ -94,7 +94,7 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False).input_ids) if text else []
 
 
-def _check_no_special_tokens(messages: list[dict[str, Any]], info: TemplateInfo) -> None:
+def check_no_special_tokens(messages: list[dict[str, Any]], info: TemplateInfo) -> None:
     for index, message in enumerate(messages):
         for token in info.special_tokens:
             if token in message["content"]:
@@ -113,7 +113,7 @@ def format_chat(
     if not info.has_template:
         raise DataError("the model's tokenizer has no chat template: set data.chat_template, or data.raw_text=true",
                         field="data.chat_template")
-    _check_no_special_tokens(messages, info)
+    check_no_special_tokens(messages, info)
     full = render(tokenizer, messages, chat_template=chat_template)
     spans: list[tuple[int, int, bool]] = []  # (start, end, has_eot) in characters of `full`
     for index, message in enumerate(messages):

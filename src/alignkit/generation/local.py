@@ -3,27 +3,139 @@
 Prompts are rendered with the same chat template (and BOS rule) as training, left-padded, and
 generated together; ``Generation.stopped`` says whether the reply ended with an end-of-turn token
 (or a stop string) before the token limit.
+
+For serving, ``generate_ids`` also hands each new token to a callback as it is generated (for every
+row of the batch: transformers' own streamers take one row only), stops single rows on request (a
+client that went away, a deadline) and records log-probabilities.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
 
 from alignkit.data.formatting import generation_prompt_ids, template_info
-from alignkit.generation.types import Chat, Generation, GenerationParams
+from alignkit.generation.types import Chat, Generation, GenerationParams, TokenLogprob
+
+# (prompt index, sample index, token id), called on the generating thread for each new token of a row.
+TokenCallback = Callable[[int, int, int], None]
+# prompt index -> True when that prompt's rows should stop now (its client went away, a deadline passed).
+CancelCheck = Callable[[int], bool]
 
 
-def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
-    info = template_info(tokenizer)
+def stop_token_ids(model: Any, tokenizer: Any, chat_template: str | None = None) -> list[int]:
+    """The stop set: the tokenizer's EOS, the generation config's EOS and the template's end-of-turn token."""
+    info = template_info(tokenizer, chat_template)
     ids: set[int] = set()
     eos = model.generation_config.eos_token_id
     if eos is not None:
         ids |= set(eos) if isinstance(eos, list | tuple) else {int(eos)}
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
     if info.eot_id is not None:
         ids.add(info.eot_id)
     return sorted(ids)
+
+
+class _CancelRows(StoppingCriteria):
+    """Stops the rows whose prompt ``cancelled`` names, leaving the rest of the batch running.
+
+    ``stopped_at[prompt]`` is the number of generated tokens its rows keep: transformers appends the
+    step's token before asking, and fills the row with pad ids afterwards.
+    """
+
+    def __init__(self, owners: list[tuple[int, int]], cancelled: CancelCheck, prompt_width: int) -> None:
+        self.owners = owners
+        self.cancelled = cancelled
+        self.prompt_width = prompt_width
+        self.stopped_at: dict[int, int] = {}
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        flags = []
+        for prompt_index, _ in self.owners:
+            if prompt_index not in self.stopped_at and self.cancelled(prompt_index):
+                self.stopped_at[prompt_index] = input_ids.shape[-1] - self.prompt_width
+            flags.append(prompt_index in self.stopped_at)
+        return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+
+class _RowStreamer(BaseStreamer):
+    """Passes each row's new token to ``on_token`` until the row emits a stop token or is cancelled.
+
+    ``generate`` calls ``put`` once with the prompt ids (skipped) and then once per step with one
+    token per row (pad for a row that has finished).
+    """
+
+    def __init__(self, owners: list[tuple[int, int]], stop_ids: set[int], on_token: TokenCallback,
+                 cancel: _CancelRows | None) -> None:
+        self.owners = owners
+        self.stop_ids = stop_ids
+        self.on_token = on_token
+        self.cancel = cancel
+        self.seen_prompt = False
+        self.emitted = [0] * len(owners)
+        self.finished = [False] * len(owners)
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.seen_prompt:
+            self.seen_prompt = True
+            return
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            prompt_index, sample_index = self.owners[row]
+            limit = self.cancel.stopped_at.get(prompt_index) if self.cancel is not None else None
+            if self.finished[row] or (limit is not None and self.emitted[row] >= limit):
+                continue
+            self.on_token(prompt_index, sample_index, token)
+            self.emitted[row] += 1
+            self.finished[row] = token in self.stop_ids
+
+    def end(self) -> None:
+        pass
+
+
+class _LogprobRecorder(LogitsProcessor):
+    """Records each step's log-probabilities of the chosen token and the ``top_k`` most likely ones.
+
+    transformers runs processors passed to ``generate`` after its own penalties (repetition) and
+    before the sampling warpers (temperature, top-k, top-p): the recorded distribution is the
+    model's, with the repetition penalty applied, independent of the sampling settings. The token
+    chosen at a step is only known at the next call (or from the output), so one step's
+    log-probabilities wait in ``pending``.
+    """
+
+    def __init__(self, top_k: int) -> None:
+        self.top_k = top_k
+        self.pending: torch.Tensor | None = None
+        self.steps: list[tuple[list[int], list[float], list[list[int]], list[list[float]]]] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.pending is not None:
+            self._settle(input_ids[:, -1])
+        self.pending = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def _settle(self, chosen: torch.Tensor) -> None:
+        assert self.pending is not None
+        chosen_logps = self.pending.gather(1, chosen[:, None].to(self.pending.device)).squeeze(1)
+        top_logps, top_ids = self.pending.topk(self.top_k, dim=-1) if self.top_k else (chosen_logps[:, None][:, :0],) * 2
+        self.steps.append((chosen.tolist(), chosen_logps.tolist(), top_ids.tolist(), top_logps.tolist()))
+        self.pending = None
+
+    def finish(self, generated: torch.Tensor) -> None:
+        """``generated``: (rows, steps) new token ids; settles the last step."""
+        if self.pending is not None:
+            self._settle(generated[:, len(self.steps)])
+
+    def row(self, row: int, length: int) -> list[TokenLogprob]:
+        return [
+            TokenLogprob(token_id=chosen[row], logprob=logps[row],
+                         top=tuple(zip(top_ids[row], top_logps[row], strict=True)))
+            for chosen, logps, top_ids, top_logps in self.steps[:length]
+        ]
 
 
 class LocalGenerator:
@@ -36,7 +148,7 @@ class LocalGenerator:
         self.batch_size = batch_size
         self.chat_template = chat_template
         # stop_on_eot=False shows what a model does when serving ignores end-of-turn (diagnosis only).
-        self.stop_ids = _stop_ids(model, tokenizer) if stop_on_eot else []
+        self.stop_ids = stop_token_ids(model, tokenizer, chat_template) if stop_on_eot else []
 
     @property
     def device(self) -> torch.device:
@@ -46,25 +158,41 @@ class LocalGenerator:
         prompts = [generation_prompt_ids(self.tokenizer, chat, chat_template=self.chat_template) for chat in chats]
         return self.generate_ids(prompts, params)
 
-    def generate_ids(self, prompts: list[list[int]], params: GenerationParams) -> list[list[Generation]]:
-        """Generates ``params.num_samples`` replies for each prompt (token ids)."""
+    def generate_ids(self, prompts: list[list[int]], params: GenerationParams, *,
+                     on_token: TokenCallback | None = None,
+                     cancelled: CancelCheck | None = None) -> list[list[Generation]]:
+        """Generates ``params.num_samples`` replies for each prompt (token ids).
+
+        ``on_token(prompt, sample, token_id)`` sees every generated token as it comes, up to and
+        including a stop token (a row cut by a stop string may pass pad ids after it: the caller
+        cuts at the stop string). ``cancelled(prompt)`` returning True stops that prompt's rows at
+        the next step; they come back with ``finish_reason="cancelled"``.
+        """
         expanded = [(i, p) for i, p in enumerate(prompts) for _ in range(params.num_samples)]
         # Similar lengths share a batch: less left padding to run through the model. The sort is
         # stable, so each prompt's samples keep their order.
         expanded.sort(key=lambda item: len(item[1]))
         results: list[list[Generation]] = [[] for _ in prompts]
         generator = torch.Generator(device="cpu").manual_seed(params.seed)
+        next_sample = [0] * len(prompts)
         for start in range(0, len(expanded), self.batch_size):
             batch = expanded[start : start + self.batch_size]
             # A seed per batch from one stream: results do not depend on what ran before in-process.
             batch_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-            for (owner, _), generation in zip(batch, self._generate_batch([p for _, p in batch], params, batch_seed),
-                                              strict=True):
+            owners: list[tuple[int, int]] = []  # (prompt, sample) of each row
+            for owner, _ in batch:
+                owners.append((owner, next_sample[owner]))
+                next_sample[owner] += 1
+            generations = self._generate_batch([p for _, p in batch], params, batch_seed, owners=owners,
+                                               on_token=on_token, cancelled=cancelled)
+            for (owner, _), generation in zip(batch, generations, strict=True):
                 results[owner].append(generation)
         return results
 
     @torch.no_grad()
-    def _generate_batch(self, prompts: list[list[int]], params: GenerationParams, seed: int) -> list[Generation]:
+    def _generate_batch(self, prompts: list[list[int]], params: GenerationParams, seed: int, *,
+                        owners: list[tuple[int, int]], on_token: TokenCallback | None = None,
+                        cancelled: CancelCheck | None = None) -> list[Generation]:
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
@@ -88,6 +216,14 @@ class LocalGenerator:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         if params.length_penalty != 1.0:
             kwargs["length_penalty"] = params.length_penalty
+        cancel = _CancelRows(owners, cancelled, width) if cancelled is not None else None
+        if on_token is not None:
+            kwargs["streamer"] = _RowStreamer(owners, set(self.stop_ids), on_token, cancel)
+        if cancel is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([cancel])
+        recorder = _LogprobRecorder(params.logprobs) if params.logprobs is not None else None
+        if recorder is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([recorder])
         was_training = self.model.training
         self.model.eval()
         with torch.random.fork_rng(devices=[]):
@@ -96,12 +232,19 @@ class LocalGenerator:
                                          attention_mask=attention_mask.to(self.device), **kwargs)
         if was_training:
             self.model.train()
+        generated = output[:, width:]
+        if recorder is not None:
+            recorder.finish(generated)
         generations: list[Generation] = []
-        for row in output[:, width:].tolist():
-            generations.append(self._finish(row, params))
+        for index, row in enumerate(generated.tolist()):
+            kept = cancel.stopped_at.get(owners[index][0]) if cancel is not None else None
+            generation = self._finish(row if kept is None else row[:kept], params, cancelled=kept is not None)
+            if recorder is not None:
+                generation.logprobs = recorder.row(index, len(generation.token_ids))
+            generations.append(generation)
         return generations
 
-    def _finish(self, row: list[int], params: GenerationParams) -> Generation:
+    def _finish(self, row: list[int], params: GenerationParams, *, cancelled: bool = False) -> Generation:
         """Cuts a generated row at its first stop token; records whether it stopped."""
         pad_id = self.tokenizer.pad_token_id
         stop_set = set(self.stop_ids)
@@ -122,6 +265,8 @@ class LocalGenerator:
                 if stop in text:
                     text, stopped = text[: text.index(stop)], True
                     break
+        if not stopped and cancelled:
+            return Generation(text=text, token_ids=ids, stopped=False, finish_reason="cancelled")
         if not stopped and len(ids) < params.max_new_tokens:
             stopped = True  # ended early through a stop string matched by generate()
         return Generation(text=text, token_ids=ids, stopped=stopped, finish_reason="stop" if stopped else "length")

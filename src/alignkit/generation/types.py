@@ -22,6 +22,18 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     num_samples: int = 1
     seed: int = 0
+    # Log-probabilities of the generated tokens: None = off, 0 = the chosen token only, k = also the
+    # k most likely tokens at each step (local backend only).
+    logprobs: int | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability, and the most likely alternatives at that step."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass
@@ -29,14 +41,16 @@ class Generation:
     """One sampled reply.
 
     ``stopped`` is True when the reply ended with the end-of-turn token (or a stop string)
-    before ``max_new_tokens``; ``finish_reason`` is ``"stop"`` or ``"length"``.
-    ``token_ids`` are the generated ids, end-of-turn token included when emitted.
+    before ``max_new_tokens``; ``finish_reason`` is ``"stop"`` or ``"length"`` (``"cancelled"`` for a
+    row its caller stopped). ``token_ids`` are the generated ids, end-of-turn token included when
+    emitted; ``logprobs`` has one entry per token id when ``GenerationParams.logprobs`` asked for them.
     """
 
     text: str
     token_ids: list[int] = field(default_factory=list)
     stopped: bool = False
     finish_reason: str = "length"
+    logprobs: list[TokenLogprob] | None = None
 
 
 class Generator(Protocol):
