@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from alignkit.generation.local import LocalGenerator, stop_token_ids
+from alignkit.data.formatting import stop_token_ids
+from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import GenerationParams
 
 PROMPTS = [
@@ -44,7 +45,7 @@ def test_stop_set_is_tokenizer_eos_generation_config_eos_and_template_end_of_tur
                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
     model = tiny_model.model
     model.generation_config.eos_token_id = 7
-    assert stop_token_ids(model, tiny_model.tokenizer, template) == [0, 2, 7]
+    assert stop_token_ids(tiny_model.tokenizer, model.generation_config, template) == [0, 2, 7]
     assert LocalGenerator(model, tiny_model.tokenizer, chat_template=template).stop_ids == [0, 2, 7]
 
 

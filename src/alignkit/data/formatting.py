@@ -225,3 +225,13 @@ def generation_prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], *,
     if info.adds_bos and info.bos_token and not text.startswith(info.bos_token) and info.bos_id is not None:
         ids = [info.bos_id, *ids]
     return ids
+
+
+def stop_token_ids(tokenizer: Any, generation_config: Any, chat_template: str | None = None) -> list[int]:
+    """The stop set that generation, serving and export share: the tokenizer's EOS, the generation
+    config's EOS (one id or a list) and the template's end-of-turn token."""
+    info = template_info(tokenizer, chat_template)
+    eos = getattr(generation_config, "eos_token_id", None)
+    ids = {int(i) for i in (eos if isinstance(eos, list | tuple) else [eos]) if i is not None}
+    ids.update(int(i) for i in (tokenizer.eos_token_id, info.eot_id) if i is not None)
+    return sorted(ids)

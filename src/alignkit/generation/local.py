@@ -18,27 +18,13 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from alignkit.data.formatting import generation_prompt_ids, template_info
+from alignkit.data.formatting import generation_prompt_ids, stop_token_ids
 from alignkit.generation.types import Chat, Generation, GenerationParams, TokenLogprob
 
 # (prompt index, sample index, token id), called on the generating thread for each new token of a row.
 TokenCallback = Callable[[int, int, int], None]
 # prompt index -> True when that prompt's rows should stop now (its client went away, a deadline passed).
 CancelCheck = Callable[[int], bool]
-
-
-def stop_token_ids(model: Any, tokenizer: Any, chat_template: str | None = None) -> list[int]:
-    """The stop set: the tokenizer's EOS, the generation config's EOS and the template's end-of-turn token."""
-    info = template_info(tokenizer, chat_template)
-    ids: set[int] = set()
-    eos = model.generation_config.eos_token_id
-    if eos is not None:
-        ids |= set(eos) if isinstance(eos, list | tuple) else {int(eos)}
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    if info.eot_id is not None:
-        ids.add(info.eot_id)
-    return sorted(ids)
 
 
 class _CancelRows(StoppingCriteria):
@@ -148,7 +134,7 @@ class LocalGenerator:
         self.batch_size = batch_size
         self.chat_template = chat_template
         # stop_on_eot=False shows what a model does when serving ignores end-of-turn (diagnosis only).
-        self.stop_ids = stop_token_ids(model, tokenizer, chat_template) if stop_on_eot else []
+        self.stop_ids = stop_token_ids(tokenizer, model.generation_config, chat_template) if stop_on_eot else []
 
     @property
     def device(self) -> torch.device:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from alignkit.data.formatting import stop_token_ids
 from alignkit.errors import AlignkitError, ModelError
 
 if TYPE_CHECKING:
@@ -53,17 +54,6 @@ class ExportResult:
     modelfile: Path | None
     seconds: float
     stop_token_ids: list[int]
-
-
-def stop_token_ids(tokenizer: Any, generation_config: Any, chat_template: str | None) -> list[int]:
-    """The stop set: tokenizer EOS ∪ generation-config EOS ∪ the template's end-of-turn token."""
-    from alignkit.data.formatting import template_info
-
-    info = template_info(tokenizer, chat_template)
-    eos = getattr(generation_config, "eos_token_id", None)
-    ids = set(eos if isinstance(eos, list | tuple) else [eos] if eos is not None else [])
-    ids.update(i for i in (tokenizer.eos_token_id, info.eot_id) if i is not None)
-    return sorted(ids)
 
 
 def check_architecture(config: Any) -> str:
