@@ -105,3 +105,58 @@ def test_logprobs_are_the_models_log_softmax_at_each_generated_token(tiny_model)
             assert entry.top[0][0] == entry.token_id and len(entry.top) == 3
             assert [lp for _, lp in entry.top] == sorted((lp for _, lp in entry.top), reverse=True)
             assert abs(entry.top[1][1] - float(expected.topk(2).values[1])) < 1e-4
+
+
+def _recording_generate(model):
+    """Wraps ``model.generate`` to record the rows of each call."""
+    rows: list[int] = []
+    original = model.generate
+
+    def generate(*args, **kwargs):
+        rows.append(int(kwargs["input_ids"].shape[0]))
+        return original(*args, **kwargs)
+
+    model.generate = generate
+    return rows
+
+
+def test_rows_that_stopped_leave_the_batch_and_greedy_replies_are_unchanged(tiny_model):
+    torch.set_num_threads(1)
+    params = GenerationParams(max_new_tokens=12)
+    whole = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8, segment_tokens=0)
+    reference = whole.generate_ids(PROMPTS, params)
+    # A token that appears in some greedy replies but not others: those rows stop there.
+    first_tokens = [out[0].token_ids for out in reference]
+    stopper = next(ids[2] for ids in first_tokens if sum(ids[2] in other for other in first_tokens) < len(PROMPTS))
+    whole.stop_ids = [stopper]
+    expected = whole.generate_ids(PROMPTS, params)
+    assert any(g.stopped for out in expected for g in out) and not all(g.stopped for out in expected for g in out)
+
+    segmented = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8, segment_tokens=3)
+    segmented.stop_ids = [stopper]
+    rows = _recording_generate(tiny_model.model)
+    got = segmented.generate_ids(PROMPTS, params)
+    del tiny_model.model.generate
+    as_tuples = [[(g.token_ids, g.text, g.stopped, g.finish_reason) for g in out] for out in got]
+    assert as_tuples == [[(g.token_ids, g.text, g.stopped, g.finish_reason) for g in out] for out in expected]
+    # The first segment runs every row; later ones only the rows still going.
+    stopped_early = sum(g.stopped for out in expected for g in out)
+    assert rows[0] == len(PROMPTS) and min(rows) <= len(PROMPTS) - stopped_early
+    assert sum(rows) < len(PROMPTS) * len(rows)
+
+
+def test_segments_honour_stop_strings_and_the_token_limit(tiny_model):
+    torch.set_num_threads(1)
+    params = GenerationParams(max_new_tokens=10)
+    whole = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8, segment_tokens=0)
+    texts = [out[0].text for out in whole.generate_ids(PROMPTS, params)]
+    # A stop string of three characters from the middle of the first reply.
+    stop = texts[0][len(texts[0]) // 2 : len(texts[0]) // 2 + 3]
+    with_stop = GenerationParams(max_new_tokens=10, stop=(stop,))
+    expected = whole.generate_ids(PROMPTS, with_stop)
+    got = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8,
+                         segment_tokens=2).generate_ids(PROMPTS, with_stop)
+    assert [out[0].text for out in got] == [out[0].text for out in expected]
+    assert [out[0].stopped for out in got] == [out[0].stopped for out in expected]
+    assert got[0][0].stopped and stop not in got[0][0].text
+    assert all(len(out[0].token_ids) <= 10 for out in got)

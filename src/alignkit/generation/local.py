@@ -11,6 +11,7 @@ client that went away, a deadline) and records log-probabilities.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -128,11 +129,14 @@ class LocalGenerator:
     """The ``Generator`` protocol over a transformers causal LM (PEFT-wrapped or not)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 16, chat_template: str | None = None,
-                 stop_on_eot: bool = True) -> None:
+                 stop_on_eot: bool = True, segment_tokens: int = 32) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.chat_template = chat_template
+        # Rows that stopped leave the batch every ``segment_tokens`` new tokens (0 = never); see
+        # ``_generate_in_segments``. Streaming, cancellation and log-probs use one generate call.
+        self.segment_tokens = segment_tokens
         # stop_on_eot=False shows what a model does when serving ignores end-of-turn (diagnosis only).
         self.stop_ids = stop_token_ids(tokenizer, model.generation_config, chat_template) if stop_on_eot else []
 
@@ -169,16 +173,67 @@ class LocalGenerator:
             for owner, _ in batch:
                 owners.append((owner, next_sample[owner]))
                 next_sample[owner] += 1
-            generations = self._generate_batch([p for _, p in batch], params, batch_seed, owners=owners,
-                                               on_token=on_token, cancelled=cancelled)
+            one_call = (on_token is not None or cancelled is not None or params.logprobs is not None
+                        or not self.segment_tokens or params.max_new_tokens <= self.segment_tokens)
+            if one_call:
+                generations = self._generate_batch([p for _, p in batch], params, batch_seed, owners=owners,
+                                                   on_token=on_token, cancelled=cancelled)
+            else:
+                generations = self._generate_in_segments([p for _, p in batch], params, batch_seed)
             for (owner, _), generation in zip(batch, generations, strict=True):
                 results[owner].append(generation)
         return results
 
+    def _generate_in_segments(self, prompts: list[list[int]], params: GenerationParams, seed: int) -> list[Generation]:
+        """Generates in segments of ``segment_tokens``; rows that stopped leave the batch between them.
+
+        ``generate`` keeps a finished row in the batch, computing pad tokens for it, until the last row
+        stops: one rambling reply makes a whole batch pay for ``max_new_tokens``. Here each segment
+        continues only the unfinished rows (prompt + what they generated so far, as a new prompt). A
+        segment in which no row stopped doubles the next one, so a batch that never stops pays few
+        re-prefills. Greedy replies equal one long ``generate`` call up to floating-point rounding;
+        sampled ones follow the same distribution with another random stream (each segment draws its
+        seed from one stream seeded by ``seed``).
+        """
+        stop_set = set(self.stop_ids)
+        pad_id = self.tokenizer.pad_token_id
+        generated: list[list[int]] = [[] for _ in prompts]
+        active = list(range(len(prompts)))
+        seeds = torch.Generator(device="cpu").manual_seed(seed)
+        segment = self.segment_tokens
+        while active:
+            step = min(segment, params.max_new_tokens - len(generated[active[0]]))
+            segment_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=seeds))
+            rows = self._generate_tokens([prompts[i] + generated[i] for i in active],
+                                         dataclasses.replace(params, max_new_tokens=step), segment_seed, {})
+            still: list[int] = []
+            for index, row in zip(active, rows.tolist(), strict=True):
+                new = next((row[: k + 1] for k, token in enumerate(row) if token in stop_set), row)
+                finished = len(new) < len(row) or (bool(new) and new[-1] in stop_set)
+                if not finished and pad_id is not None and pad_id not in stop_set:
+                    while new and new[-1] == pad_id:  # generate() pads a row a stop string ended
+                        new.pop()
+                    finished = len(new) < step
+                generated[index] += new
+                if params.stop and not finished:
+                    # generate() may have ended the row on the segment's last token; its stop-string
+                    # check reads the end of the whole sequence, prompt included: read the same tail.
+                    tail = (prompts[index] + generated[index])[-max(len(stop) for stop in params.stop) - 4 :]
+                    text = self.tokenizer.decode(tail, skip_special_tokens=False)
+                    finished = any(text.endswith(stop) for stop in params.stop)
+                if not finished and len(generated[index]) < params.max_new_tokens:
+                    still.append(index)
+            segment = segment * 2 if len(still) == len(active) else segment
+            active = still
+        return [self._finish(row, params) for row in generated]
+
     @torch.no_grad()
-    def _generate_batch(self, prompts: list[list[int]], params: GenerationParams, seed: int, *,
-                        owners: list[tuple[int, int]], on_token: TokenCallback | None = None,
-                        cancelled: CancelCheck | None = None) -> list[Generation]:
+    def _generate_tokens(self, prompts: list[list[int]], params: GenerationParams, seed: int,
+                         hooks: dict[str, Any]) -> torch.Tensor:
+        """One ``generate`` call on left-padded prompts: (rows, new tokens), pad after a row's end.
+
+        ``hooks``: extra ``generate`` keyword arguments (streamer, stopping criteria, logits processors).
+        """
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
@@ -202,23 +257,30 @@ class LocalGenerator:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         if params.length_penalty != 1.0:
             kwargs["length_penalty"] = params.length_penalty
-        cancel = _CancelRows(owners, cancelled, width) if cancelled is not None else None
-        if on_token is not None:
-            kwargs["streamer"] = _RowStreamer(owners, set(self.stop_ids), on_token, cancel)
-        if cancel is not None:
-            kwargs["stopping_criteria"] = StoppingCriteriaList([cancel])
-        recorder = _LogprobRecorder(params.logprobs) if params.logprobs is not None else None
-        if recorder is not None:
-            kwargs["logits_processor"] = LogitsProcessorList([recorder])
         was_training = self.model.training
         self.model.eval()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             output = self.model.generate(input_ids=input_ids.to(self.device),
-                                         attention_mask=attention_mask.to(self.device), **kwargs)
+                                         attention_mask=attention_mask.to(self.device), **kwargs, **hooks)
         if was_training:
             self.model.train()
-        generated = output[:, width:]
+        return output[:, width:]
+
+    def _generate_batch(self, prompts: list[list[int]], params: GenerationParams, seed: int, *,
+                        owners: list[tuple[int, int]], on_token: TokenCallback | None = None,
+                        cancelled: CancelCheck | None = None) -> list[Generation]:
+        hooks: dict[str, Any] = {}
+        width = max(len(p) for p in prompts)
+        cancel = _CancelRows(owners, cancelled, width) if cancelled is not None else None
+        if on_token is not None:
+            hooks["streamer"] = _RowStreamer(owners, set(self.stop_ids), on_token, cancel)
+        if cancel is not None:
+            hooks["stopping_criteria"] = StoppingCriteriaList([cancel])
+        recorder = _LogprobRecorder(params.logprobs) if params.logprobs is not None else None
+        if recorder is not None:
+            hooks["logits_processor"] = LogitsProcessorList([recorder])
+        generated = self._generate_tokens(prompts, params, seed, hooks)
         if recorder is not None:
             recorder.finish(generated)
         generations: list[Generation] = []
