@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from alignkit.config.base import load_config
 from alignkit.config.common import DataConfig
+from alignkit.data.collate import pack
 from alignkit.data.dataset import load_preference_data
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.recipes.dpo import (
@@ -27,7 +28,6 @@ from alignkit.recipes.dpo import (
     run_dpo,
     sequence_logps,
 )
-from alignkit.training.batching import pack
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

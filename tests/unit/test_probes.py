@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from alignkit.config.probe import ProbeThresholds
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.evaluation.probe_sets import GroundedItem, grounded_items
 from alignkit.evaluation.probes import (
     ProbeResult,
-    ProbeThresholds,
     all_passed,
     grounded_chat,
     run_grounded_probe,

@@ -12,6 +12,7 @@ import torch
 
 from alignkit.config.base import load_config
 from alignkit.config.common import DataConfig
+from alignkit.data.collate import pack, pad
 from alignkit.data.dataset import PreferenceExample, load_preference_data
 from alignkit.models.reward_head import (
     RewardModel,
@@ -21,7 +22,6 @@ from alignkit.models.reward_head import (
     score_sequences,
 )
 from alignkit.recipes.reward import RewardConfig, RewardObjective, ScoreConfig, run_reward, run_score
-from alignkit.training.batching import pack, pad
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

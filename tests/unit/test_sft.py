@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from alignkit.config.base import load_config
+from alignkit.data.collate import pack, pad
 from alignkit.data.dataset import Example
 from alignkit.data.formatting import format_chat
 from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import GenerationParams
 from alignkit.recipes.sft import SFTConfig, SFTObjective, run_sft
-from alignkit.training.batching import pack, pad
 from alignkit.training.checkpoint import trainable_state
 
 CONVERSATIONS = [

@@ -22,6 +22,7 @@ import dataclasses
 import importlib
 import json
 import random
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +31,16 @@ from typing import Any
 import torch
 
 from alignkit.config.base import config_to_yaml
-from alignkit.config.probe import ProbeConfig
-from alignkit.errors import AlignkitError, ConfigError, DataError
+from alignkit.config.commands import ReportConfig, ReportRun
+from alignkit.config.probe import PROBE_NAMES, ProbeConfig
+from alignkit.data.prompts import read_prompt_chats
+from alignkit.errors import AlignkitError, ConfigError
 from alignkit.evaluation.probe_sets import (
     greeting_prompts,
     harmless_lookalike_prompts,
     load_grounded_items,
 )
 from alignkit.evaluation.probes import (
-    PROBE_NAMES,
     ProbeResult,
     Scorer,
     run_grounded_probe,
@@ -51,6 +53,7 @@ from alignkit.evaluation.probes import (
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
+from alignkit.result import CommandResult, say
 
 Progress = Callable[[str], None]
 # Probes run in this order so that repetition can reuse the hello and grounded replies.
@@ -237,11 +240,11 @@ def reply_token_logps(
     """log p of each reply token given everything before it, one tensor per sequence.
 
     sequences: ``(input_ids, loss_mask)`` with the mask set on the reply tokens. Sequences are
-    packed ``batch_size`` at a time (block-diagonal attention, see ``training.batching``).
+    packed ``batch_size`` at a time (block-diagonal attention, see ``data.collate``).
     """
+    from alignkit.data.collate import pack
     from alignkit.losses.sft import shifted_targets, token_logps
     from alignkit.models.forward import hidden_states, lm_head
-    from alignkit.training.batching import pack
 
     device = next(lm.model.parameters()).device
     out: list[torch.Tensor] = []
@@ -306,35 +309,6 @@ def _recorded_base_model(model_spec: str) -> str | None:
     return base if isinstance(base, str) and base else None
 
 
-def _read_prompt_file(path: str) -> list[Chat]:
-    """A .txt file (one prompt a line) or records with ``prompt`` or ``messages`` (assistant turns cut)."""
-    from alignkit.data.readers import read_records
-
-    file = Path(path)
-    if file.suffix == ".txt":
-        if not file.is_file():
-            raise DataError("file not found", source=path, field="winrate.prompts")
-        lines = file.read_text(encoding="utf-8").splitlines()
-        return [[{"role": "user", "content": line}] for line in lines if line.strip()]
-    chats: list[Chat] = []
-    for raw in read_records(file):
-        if isinstance(raw.data.get("prompt"), str):
-            chats.append([{"role": "user", "content": raw.data["prompt"]}])
-        elif isinstance(raw.data.get("messages"), list):
-            prompt = _prompt_before_last_reply(raw.data["messages"]) or raw.data["messages"]
-            chats.append([{"role": str(m["role"]), "content": str(m["content"])} for m in prompt])
-        else:
-            raise DataError(
-                "expected a 'prompt' string or a 'messages' list",
-                source=raw.source,
-                line=raw.line,
-                field="prompt",
-            )
-    if not chats:
-        raise DataError("no prompts", source=path, field="winrate.prompts")
-    return chats
-
-
 def _reference_is_the_adapter_disabled(cfg: ProbeConfig) -> bool:
     """The winrate reference is the probed model with its adapter switched off (no second copy)."""
     return "winrate" in cfg.probes and bool(cfg.reward_model) and cfg.reference_model is None
@@ -376,7 +350,7 @@ def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
     if load_reward_model is None:
         return skipped("winrate", "this build has no reward model loader (alignkit.recipes.reward)")
     if cfg.winrate.prompts:
-        chats = _read_prompt_file(cfg.winrate.prompts)
+        chats = read_prompt_chats(cfg.winrate.prompts, field="winrate.prompts")
     else:
         chats = [[{"role": "user", "content": p}] for p in harmless_lookalike_prompts()]
     chats = chats[: cfg.winrate.max_prompts]
@@ -560,21 +534,52 @@ def print_summary(summary_path: str | Path) -> None:
     console.print(summary_table(summary))
 
 
-def report_main(run_dirs: Sequence[str], out: str | None, labels: str | None) -> int:
-    """``alignkit report``: checks the arguments, builds the HTML, says where it went."""
+def probe_command(cfg: ProbeConfig, progress: Progress = _quiet) -> CommandResult:
+    """``alignkit probe``: the results folder as the output; exit code 1 when a probe failed."""
+    _, code = run_probes(cfg, progress=progress)
+    summary = Path(str(cfg.out)) / "summary.json"
+    return CommandResult(output=cfg.out, code=code, outputs={"passed": code == 0},
+                         show=lambda: print_summary(summary))
+
+
+def _combined_run(entry: ReportRun, work_dir: Path) -> Path:
+    """A folder holding a training run's metrics and the probe results of its model, under one label."""
+    combined = work_dir / "runs" / entry.label
+    combined.mkdir(parents=True, exist_ok=True)
+    if entry.train:
+        metrics = Path(entry.train) / "metrics.jsonl"
+        if metrics.is_file():
+            shutil.copy(metrics, combined / "metrics.jsonl")
+    if entry.probe:
+        probe = Path(entry.probe)
+        probe = probe / "probe" if (probe / "probe").is_dir() else probe
+        shutil.copytree(probe, combined / "probe", dirs_exist_ok=True)
+    return combined
+
+
+def report_command(cfg: ReportConfig, progress: Progress = _quiet) -> CommandResult:
+    """``alignkit report``: the HTML file as the output.
+
+    ``runs`` lists run folders, or ``{label, train, probe}`` mappings that pair a training folder (its
+    metrics) with the probe folder that examined its result; those are assembled next to ``out``.
+    """
     from alignkit.evaluation.report import build_report
 
-    if not run_dirs:
+    if not cfg.runs:
         raise AlignkitError(
-            "expected at least one run folder: alignkit report RUN_DIR ... --out report.html",
-            field="run_dirs",
+            "expected at least one run folder: alignkit report RUN_DIR ... --out report.html "
+            "(in a pipeline: runs: [${sft.dir}, ...])",
+            field="runs",
         )
-    if not out:
+    if not cfg.out:
         raise AlignkitError("expected an output file: --out report.html", field="out")
-    options = [arg for arg in run_dirs if arg.startswith("-")]
-    if options:
-        raise AlignkitError(f"unknown option {options[0]!r} (expected run folders, --out, --labels)")
-    label_list = [part.strip() for part in labels.split(",")] if labels else None
-    path = build_report(run_dirs, out, labels=label_list)
-    print(f"wrote {path}")
-    return 0
+    labels = list(cfg.labels)
+    run_dirs: list[Path] = []
+    for entry in cfg.runs:
+        if isinstance(entry, str):
+            run_dirs.append(Path(entry))
+        else:
+            run_dirs.append(_combined_run(entry, Path(cfg.out).parent))
+            labels.append(entry.label)
+    path = build_report(run_dirs, cfg.out, labels=labels or None)
+    return CommandResult(output=str(path), show=say(f"wrote {path}"))

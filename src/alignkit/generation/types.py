@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-# A chat is a list of {"role": ..., "content": ...} dicts, as chat templates take them.
-Chat = list[dict[str, str]]
+from alignkit.config.commands import GenerationConfigSection
+from alignkit.data.prompts import Chat
+
+__all__ = ["Chat", "Generation", "GenerationParams", "Generator"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,16 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     num_samples: int = 1
     seed: int = 0
+
+    @classmethod
+    def from_section(cls, section: GenerationConfigSection) -> GenerationParams:
+        """The settings of a config's ``generation`` section."""
+        return cls(
+            max_new_tokens=section.max_new_tokens, temperature=section.temperature, top_p=section.top_p,
+            top_k=section.top_k, repetition_penalty=section.repetition_penalty,
+            length_penalty=section.length_penalty, stop=tuple(section.stop), num_samples=section.num_samples,
+            seed=section.seed,
+        )
 
 
 @dataclass

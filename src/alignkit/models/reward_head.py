@@ -33,10 +33,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from alignkit.data.collate import Batch, pack
 from alignkit.errors import ModelError
 from alignkit.io import atomic_folder, first_mismatch
-from alignkit.models.forward import base_causal_lm, hidden_states
-from alignkit.training.batching import Batch, pack
+from alignkit.models.forward import hidden_states
+from alignkit.models.unwrap import base_causal_lm
 
 REWARD_CONFIG = "reward_config.json"
 SCORE_HEAD = "score_head.safetensors"

@@ -39,17 +39,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.checkpoint import checkpoint
 
 from alignkit.config.base import config_hash, config_to_yaml
-from alignkit.config.common import DataConfig, ModelFields
-from alignkit.config.training import LoraSection, TrainSection, refuse_fsdp_with_qlora
+from alignkit.config.recipes import DPOConfig
+from alignkit.data.collate import Batch, pack, pad
 from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.io import atomic_write_text
@@ -57,50 +56,14 @@ from alignkit.losses.preference import PreferenceLossOutput, dpo_loss, ipo_loss,
 from alignkit.losses.sft import shifted_targets, token_logps
 from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
 from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
-from alignkit.training.batching import Batch, pack, pad
+from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
 from alignkit.training.parallel import gather_for_export
 
-LossName = Literal["sigmoid", "ipo", "cdpo", "simpo", "orpo"]
-ReferenceName = Literal["auto", "copy", "adapter_disabled", "precomputed", "none"]
 REFERENCE_FREE = ("simpo", "orpo")
 DEFAULT_BETA = {"sigmoid": 0.1, "ipo": 0.1, "cdpo": 0.1, "simpo": 2.0, "orpo": 0.1}
 REFERENCE_CACHE = "reference_logps.safetensors"
-
-
-class DPOConfig(ModelFields):
-    output_dir: str = Field("runs/dpo", description="where checkpoints, metrics and the result go")
-    finetune: Literal["full", "lora", "qlora"] = "lora"
-    lora: LoraSection = Field(default_factory=LoraSection)
-    data: DataConfig = Field(default_factory=DataConfig)
-    train: TrainSection = Field(default_factory=TrainSection)
-    loss: LossName = Field(
-        "sigmoid", description="sigmoid (DPO) | ipo | cdpo (label smoothing) | simpo | orpo"
-    )
-    beta: float | None = Field(None, gt=0, description="loss temperature; default 0.1 (SimPO: 2.0); ORPO's λ")
-    label_smoothing: float = Field(
-        0.0, ge=0.0, lt=0.5, description="cDPO/SimPO: probability a label is flipped"
-    )
-    simpo_gamma: float = Field(0.5, ge=0.0, description="SimPO target margin γ (TRL's simpo_gamma)")
-    reference: ReferenceName = Field(
-        "auto",
-        description="auto | copy | adapter_disabled | precomputed | none (auto: none for simpo/orpo, "
-        "precomputed with adapter=, copy for full, adapter_disabled for lora)",
-    )
-    sft_weight: float = Field(
-        0.0,
-        ge=0.0,
-        description="adds this times the chosen reply's per-token NLL to sigmoid/ipo/cdpo/simpo (RPO, TRL's "
-        "rpo_alpha): keeps DPO from lowering the chosen reply's likelihood along with the rejected one",
-    )
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
-    allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
-
-    @model_validator(mode="after")
-    def _shardable(self) -> Self:
-        refuse_fsdp_with_qlora(self.finetune, self.train)
-        return self
 
 
 def resolve_reference(cfg: DPOConfig) -> str:
@@ -567,3 +530,14 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         write_run_manifest(output_dir, kind="dpo", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs), loss=cfg.loss, beta=beta, reference=reference_kind)
     return result
+
+
+def dpo_command(cfg: DPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit dpo``: the run, and its final model or adapter as the output."""
+    result = run_dpo(cfg)
+    final = "model" if (Path(cfg.output_dir) / "model").is_dir() else "adapter"
+    return CommandResult(
+        output=str(Path(cfg.output_dir) / final), outputs={"model": cfg.model},
+        show=say(f"dpo ({cfg.loss}) done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
+                 f"outputs in {cfg.output_dir}"),
+    )

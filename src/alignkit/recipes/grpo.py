@@ -32,6 +32,7 @@ Where this departs from GRPO in DeepSeekMath (Shao et al., 2024):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -53,6 +54,7 @@ from alignkit.recipes.rl_common import (
     start_run,
     to_rows,
 )
+from alignkit.result import CommandResult, say
 from alignkit.training.loop import leaves_its_group
 
 __all__ = ["GRPOConfig", "run_grpo"]
@@ -154,3 +156,13 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
     finally:
         run.close()
     return finish_run(run, kind="grpo", stop_after_step=stop_after_step, extra={"group_size": group})
+
+
+def grpo_command(cfg: GRPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit grpo``: the run, and its final policy as the output."""
+    result = run_grpo(cfg)
+    return CommandResult(
+        output=str(result.output), outputs={"model": cfg.model},
+        show=say(f"grpo done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
+                 f"policy in {result.output}"),
+    )

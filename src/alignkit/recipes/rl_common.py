@@ -38,12 +38,12 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from alignkit.config.rl import PromptDataSection, RewardSection, RLFields
+from alignkit.data.collate import Batch, pack, pad
 from alignkit.errors import AlignkitError, CheckpointError, ConfigError, DataError
 from alignkit.generation.types import Chat, GenerationParams
 from alignkit.losses.rl import entropy_from_logits, kl_estimate, masked_mean, masked_sum, stop_penalty
 from alignkit.losses.sft import shifted_targets
 from alignkit.models.forward import hidden_states, lm_head
-from alignkit.training.batching import Batch, pack, pad
 from alignkit.training.checkpoint import (
     LoopState,
     find_resume_checkpoint,
@@ -223,11 +223,11 @@ class Prompt:
 def _render(path: str, data: PromptDataSection, tokenizer: Any) -> tuple[list[Prompt], int]:
     from alignkit.data.dataset import resolve_chat_template
     from alignkit.data.formatting import generation_prompt_ids
-    from alignkit.synth.prefs import read_prompt_chats
+    from alignkit.data.prompts import read_prompt_chats
 
     template = resolve_chat_template(data.chat_template)
     prompts, dropped = [], 0
-    for index, chat in enumerate(read_prompt_chats(path, data.system)):
+    for index, chat in enumerate(read_prompt_chats(path, system=data.system)):
         ids = generation_prompt_ids(tokenizer, chat, chat_template=template)
         if len(ids) > data.max_prompt_length:
             dropped += 1
@@ -886,7 +886,7 @@ class PhaseClock:
 def make_value_model(cfg: Any, policy: Any, dist: Distributed) -> torch.nn.Module:
     """``critic=head``: a value head on the policy trunk; ``critic=model``: a separate trunk + head."""
     from alignkit.models.adapters import apply_lora
-    from alignkit.models.forward import base_causal_lm
+    from alignkit.models.unwrap import base_causal_lm
 
     hidden = int(base_causal_lm(policy).config.hidden_size)
     if cfg.ppo.critic == "head":

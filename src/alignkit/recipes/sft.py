@@ -13,38 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, TypeVar
 
 import torch
-from pydantic import Field, model_validator
 
 from alignkit.config.base import config_hash, config_to_yaml
-from alignkit.config.common import DataConfig, ModelFields
-from alignkit.config.training import LoraSection, TrainSection, refuse_fsdp_with_qlora
+from alignkit.config.common import DataConfig
+from alignkit.config.recipes import SFTConfig
+from alignkit.data.collate import make_batch, trained_tokens
 from alignkit.data.dataset import BuildReport, Example, load_sft_data
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.sft import chunked_nll_sum, shifted_targets
 from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
-from alignkit.training.batching import make_batch, trained_tokens
+from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
 from alignkit.training.parallel import gather_for_export
-
-
-class SFTConfig(ModelFields):
-    output_dir: str = Field("runs/sft", description="where checkpoints, metrics and the result go")
-    finetune: Literal["full", "lora", "qlora"] = "lora"
-    lora: LoraSection = Field(default_factory=LoraSection)
-    data: DataConfig = Field(default_factory=DataConfig)
-    train: TrainSection = Field(default_factory=TrainSection)
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
-    allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
-
-    @model_validator(mode="after")
-    def _shardable(self) -> Self:
-        refuse_fsdp_with_qlora(self.finetune, self.train)
-        return self
 
 
 class SFTObjective:
@@ -199,3 +184,14 @@ def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult
         write_run_manifest(output_dir, kind="sft", cfg=cfg, result=result, report=report, output=final,
                            count_name="examples", count=len(train_examples))
     return result
+
+
+def sft_command(cfg: SFTConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit sft``: the run, and its final model or adapter as the output."""
+    result = run_sft(cfg)
+    final = "model" if cfg.finetune == "full" and not cfg.adapter else "adapter"
+    return CommandResult(
+        output=str(Path(cfg.output_dir) / final), outputs={"model": cfg.model},
+        show=say(f"sft done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
+                 f"outputs in {cfg.output_dir}"),
+    )

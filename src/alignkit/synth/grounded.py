@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from alignkit.config.synth import DEFAULT_GROUNDED_INSTRUCTION
+from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
 from alignkit.data.readers import read_records
 from alignkit.errors import ConfigError, DataError
 from alignkit.generation.types import Chat, GenerationParams, Generator

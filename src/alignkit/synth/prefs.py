@@ -25,18 +25,15 @@ import dataclasses
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import Field
-
-from alignkit.config.base import StrictModel
-from alignkit.config.commands import GenerationConfigSection
-from alignkit.config.common import ModelFields
+from alignkit.config.synth import PrefsConfig
+from alignkit.data.prompts import read_prompt_chats
 from alignkit.errors import AlignkitError, DataError
 from alignkit.generation.types import Chat, GenerationParams, Generator
+from alignkit.result import CommandResult, say
 
 DEFAULT_JUDGE_PROMPT = """Rate the assistant's reply to the conversation below on a scale from 1 to 10.
 1 means unhelpful, wrong or rude; 10 means helpful, correct, honest and polite.
@@ -51,54 +48,6 @@ Assistant's reply:
 Score (1-10):"""
 
 _SCORE = re.compile(r"(?<!\d)(?<!\d\.)(10|[1-9])(?!\d|\.\d)")  # an integer 1..10, not part of 8.5 or 27
-
-
-class SamplingSection(GenerationConfigSection):
-    """Candidate sampling: like ``generation`` elsewhere, but sampling by default (greedy gives duplicates)."""
-
-    temperature: float = Field(0.8, ge=0.0, description="0 = greedy (all candidates alike)")
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-
-
-class JudgeSection(StrictModel):
-    kind: Literal["reward_model", "llm"] = Field(
-        "reward_model", description="reward_model | llm (1-10 rating)"
-    )
-    reward_model: str | None = Field(None, description="kind=reward_model: a folder from alignkit rm")
-    model: str | None = Field(None, description="kind=llm: a local model spec (embedded, a folder, a .gguf)")
-    url: str | None = Field(
-        None, description="kind=llm: an OpenAI-compatible base URL instead of a local model"
-    )
-    api_model: str | None = Field(None, description="kind=llm with url: the model name the endpoint serves")
-    api_key_env: str | None = Field(
-        None, description="kind=llm with url: environment variable holding the key"
-    )
-    prompt: str | None = Field(
-        None, description="rating prompt with {conversation} and {response} placeholders"
-    )
-    max_new_tokens: int = Field(8, gt=0, description="tokens the LLM judge may answer with")
-    batch_size: int = Field(8, gt=0, description="sequences per forward of a local judge")
-
-
-class PrefsConfig(ModelFields):
-    """``model``/``adapter`` are the policy that samples the candidates."""
-
-    prompts: str | None = Field(
-        None, description="a .txt (one prompt a line) or JSONL with prompt or messages"
-    )
-    out: str | None = Field(
-        None, description="output JSONL of prompt/chosen/rejected/chosen_score/rejected_score"
-    )
-    system: str | None = Field(None, description="a system message put before each plain prompt")
-    num_candidates: int = Field(4, ge=2, description="replies sampled per prompt")
-    generation: SamplingSection = Field(default_factory=SamplingSection)
-    batch_size: int = Field(8, gt=0, description="prompts x candidates generated together")
-    judge: JudgeSection = Field(default_factory=JudgeSection)
-    pairs: Literal["best_vs_worst", "all_pairs"] = Field(
-        "best_vs_worst", description="one pair per prompt, or all"
-    )
-    min_gap: float = Field(0.0, ge=0.0, description="keep a pair only when chosen - rejected score >= this")
-    drop_unfinished: bool = Field(True, description="drop candidates cut at max_new_tokens")
 
 
 @dataclass
@@ -281,51 +230,6 @@ def build_preferences(
     return rows, report
 
 
-def read_prompt_chats(path: str, system: str | None = None) -> list[Chat]:
-    """Prompts from a .txt file (one a line) or records with ``prompt`` (string or messages) or ``messages``."""
-    from alignkit.data.readers import read_records
-
-    prefix: Chat = [{"role": "system", "content": system}] if system else []
-    if path.endswith(".txt"):
-        if not Path(path).is_file():
-            raise DataError("file not found", source=path)
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return [[*prefix, {"role": "user", "content": line.strip()}] for line in lines if line.strip()]
-    chats: list[Chat] = []
-    for raw in read_records(path):
-        value = raw.data.get("prompt", raw.data.get("messages"))
-        if isinstance(value, str) and value.strip():
-            chats.append([*prefix, {"role": "user", "content": value}])
-        elif (
-            isinstance(value, list)
-            and value
-            and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
-        ):
-            messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
-            while (
-                messages and messages[-1]["role"] == "assistant"
-            ):  # a messages record's reply is not a prompt
-                messages.pop()
-            if not messages:
-                raise DataError(
-                    "no prompt turns before the assistant reply",
-                    source=raw.source,
-                    line=raw.line,
-                    field="messages",
-                )
-            chats.append(messages)
-        else:
-            raise DataError(
-                "expected a non-empty 'prompt' string or a 'prompt'/'messages' message list",
-                source=raw.source,
-                line=raw.line,
-                field="prompt",
-            )
-    if not chats:
-        raise DataError("no prompts", source=path)
-    return chats
-
-
 def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
     """The configured judge; a local LLM judge naming the policy's own model reuses its weights."""
     from alignkit.generation.local import LocalGenerator
@@ -372,11 +276,11 @@ def run_prefs(cfg: PrefsConfig) -> PrefsReport:
         raise AlignkitError(
             "expected prompts=FILE and out=FILE.jsonl", field="prompts" if not cfg.prompts else "out"
         )
-    chats = read_prompt_chats(cfg.prompts, cfg.system)
+    chats = read_prompt_chats(cfg.prompts, system=cfg.system)
     loaded = load_from_fields(cfg)
     policy = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
     judge = make_judge(cfg, policy)
-    params = dataclasses.replace(cfg.generation.params(), num_samples=cfg.num_candidates)
+    params = dataclasses.replace(GenerationParams.from_section(cfg.generation), num_samples=cfg.num_candidates)
     rows, report = build_preferences(
         chats,
         policy,
@@ -390,3 +294,13 @@ def run_prefs(cfg: PrefsConfig) -> PrefsReport:
     atomic_write_text(cfg.out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     atomic_write_text(f"{cfg.out}.report.json", json.dumps(report.as_dict(), indent=2))
     return report
+
+
+def prefs_command(cfg: PrefsConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit prefs``: the pairs file as the output, the pair count for a pipeline stage."""
+    report = run_prefs(cfg)
+    return CommandResult(
+        output=cfg.out, outputs={"pairs": report.pairs},
+        show=say(f"wrote {report.pairs} pairs from {report.prompts} prompts to {cfg.out} "
+                 f"(dropped {dict(report.dropped)}, ties {report.ties}, below min_gap {report.below_gap})"),
+    )
