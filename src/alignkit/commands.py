@@ -105,7 +105,8 @@ class Command:
         return function
 
 
-_TRAINING = {"resume": "auto"}
+# A training run writes into the stage folder and resumes there after an interruption.
+_TRAINING_RUN = Stage("output_dir", ".", {"resume": "auto"})
 _MODEL = Flag("--model", help="model spec (embedded, tiny-random, a folder, a .gguf)")
 _ADAPTER = Flag("--adapter", help="PEFT adapter folder")
 _OUT = Flag("--out", help="output folder or file")
@@ -126,7 +127,7 @@ COMMANDS: tuple[Command, ...] = (
             "Chat with a model in the terminal (/reset clears history, /exit quits).", flags=(_MODEL, _ADAPTER)),
     Command("sft", SFTConfig, "alignkit.recipes.sft:sft_command",
             "Supervised fine-tuning (full, LoRA, QLoRA) with assistant-only loss and packing.",
-            stage=Stage("output_dir", ".", _TRAINING)),
+            stage=_TRAINING_RUN),
     Command("merge", MergeConfig, "alignkit.models.merge:merge_command",
             "Merge one LoRA adapter, or combine several (weighted sum or concatenation), into a full model.",
             flags=(Flag("--model", help="base model spec"), Flag("--out", help="output folder")),
@@ -153,10 +154,10 @@ COMMANDS: tuple[Command, ...] = (
             stage=Stage("out", "report.html")),
     Command("dpo", DPOConfig, "alignkit.recipes.dpo:dpo_command",
             "Preference optimisation: DPO, IPO, cDPO, SimPO, ORPO (loss=...), on prompt/chosen/rejected pairs.",
-            stage=Stage("output_dir", ".", _TRAINING)),
+            stage=_TRAINING_RUN),
     Command("rm", RewardConfig, "alignkit.recipes.reward:rm_command",
             "Train a reward model (Bradley-Terry, optional margin and centering) on prompt/chosen/rejected pairs.",
-            stage=Stage("output_dir", ".", _TRAINING)),
+            stage=_TRAINING_RUN),
     Command("score", ScoreConfig, "alignkit.recipes.reward:score_command",
             "Score (prompt, response) records with a reward model; writes JSONL with a score field.",
             flags=(Flag("--model", help="reward model folder (from alignkit rm)"),),
@@ -197,10 +198,10 @@ COMMANDS: tuple[Command, ...] = (
             shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("out", "distill.jsonl")),
     Command("ppo", PPOConfig, "alignkit.recipes.ppo:ppo_command",
             "PPO with a KL penalty to the SFT model: rewards from a function, a reward model or an LLM judge.",
-            stage=Stage("output_dir", ".", _TRAINING)),
+            stage=_TRAINING_RUN),
     Command("grpo", GRPOConfig, "alignkit.recipes.grpo:grpo_command",
             "GRPO: G replies per prompt, group-normalised advantages, optional KL to the SFT model.",
-            stage=Stage("output_dir", ".", _TRAINING)),
+            stage=_TRAINING_RUN),
 )
 
 BY_NAME = {command.name: command for command in COMMANDS}

@@ -29,6 +29,7 @@ from typing import Any
 from alignkit.commands import COMMANDS, Command
 from alignkit.config.base import config_to_yaml, load_config, parse_override, read_yaml
 from alignkit.config.commands import RunConfig
+from alignkit.data.dataset import data_fingerprint
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.io import atomic_write_text
 from alignkit.result import CommandResult, say
@@ -61,7 +62,6 @@ def _fingerprint_path(value: str) -> str | None:
     path = Path(value)
     if not path.exists() or value in ("embedded", "tiny-random"):
         return None
-    from alignkit.data.dataset import data_fingerprint
 
     if path.is_dir() and sum(1 for _ in path.rglob("*")) > 2000:
         return f"dir:{path.stat().st_mtime_ns}"

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from alignkit.evaluation.probe_sets import (
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
+from alignkit.io import atomic_write_text
 
 # A reward model or judge: (prompt chat, reply text) -> score, higher is better.
 Scorer = Callable[[Chat, str], float]
@@ -630,23 +629,6 @@ def _to_json(payload: Any) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over ``path``.
-
-    A crash leaves either the old file or the new one, never half a file that looks complete.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def write_probe_results(results: Sequence[ProbeResult], out_dir: str | Path, *, merge: bool = False) -> Path:
     """Write ``<probe>.json`` (the rows) per result and ``summary.json``; return its path.
 
@@ -677,7 +659,7 @@ def write_probe_results(results: Sequence[ProbeResult], out_dir: str | Path, *, 
     files.append((summary_path, _to_json(summary)))
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in files:
-        _atomic_write_text(path, text)
+        atomic_write_text(path, text)
     return summary_path
 
 

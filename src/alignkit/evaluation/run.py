@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import json
 import random
 import shutil
@@ -33,7 +32,10 @@ import torch
 from alignkit.config.base import config_to_yaml
 from alignkit.config.commands import ReportConfig, ReportRun
 from alignkit.config.probe import PROBE_NAMES, ProbeConfig
+from alignkit.data.collate import pack
+from alignkit.data.formatting import format_chat, generation_prompt_ids
 from alignkit.data.prompts import read_prompt_chats
+from alignkit.data.records import load_records
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.evaluation.probe_sets import (
     greeting_prompts,
@@ -52,7 +54,14 @@ from alignkit.evaluation.probes import (
     write_probe_results,
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
+from alignkit.evaluation.report import build_report
+from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
+from alignkit.io import atomic_write_text
+from alignkit.losses.sft import shifted_targets, token_logps
+from alignkit.models.forward import hidden_states, lm_head
+from alignkit.models.loader import load_from_fields
+from alignkit.models.reward_head import load_reward_model, score_sequences
 from alignkit.result import CommandResult, say
 
 Progress = Callable[[str], None]
@@ -106,7 +115,6 @@ def _prompt_before_last_reply(messages: Sequence[dict[str, Any]]) -> Chat | None
 
 def training_texts(path: str, tokenizer: Any) -> TrainingTexts:
     """Reads the training file (any record kind ``load_records`` accepts) into docs + prompts."""
-    from alignkit.data.records import load_records
 
     records, _ = load_records(path)
 
@@ -177,19 +185,6 @@ def regurgitation(cfg: ProbeConfig, generator: Generator, tokenizer: Any) -> Pro
 # Win rate: reward-model scorer, reference generator, KL estimate
 
 
-def _reward_loader() -> Callable[..., Any] | None:
-    """``load_reward_model`` from the reward recipe (or the head module), if this build has one."""
-    for module_name in ("alignkit.recipes.reward", "alignkit.models.reward_head"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        loader = getattr(module, "load_reward_model", None)
-        if callable(loader):
-            return loader
-    return None
-
-
 def _strip_special(text: str, tokenizer: Any) -> str:
     """A reply that ran on may contain template tokens as text; the chat template refuses them."""
     for token in tokenizer.all_special_tokens:
@@ -200,8 +195,6 @@ def _strip_special(text: str, tokenizer: Any) -> str:
 
 def reward_scorer(loaded: Any, *, batch_size: int = 8) -> Scorer:
     """(chat, reply) -> reward: the conversation formatted with the reward model's own template."""
-    from alignkit.data.formatting import format_chat
-    from alignkit.models.reward_head import score_sequences
 
     def score(chat: Chat, reply: str) -> float:
         text = _strip_special(reply, loaded.tokenizer) or " "
@@ -242,9 +235,6 @@ def reply_token_logps(
     sequences: ``(input_ids, loss_mask)`` with the mask set on the reply tokens. Sequences are
     packed ``batch_size`` at a time (block-diagonal attention, see ``data.collate``).
     """
-    from alignkit.data.collate import pack
-    from alignkit.losses.sft import shifted_targets, token_logps
-    from alignkit.models.forward import hidden_states, lm_head
 
     device = next(lm.model.parameters()).device
     out: list[torch.Tensor] = []
@@ -284,7 +274,6 @@ def kl_function(
     tokenizer: Any, policy: LogProbModel, reference: LogProbModel, *, batch_size: int = 8
 ) -> Callable[[list[Chat], list[Generation]], float]:
     """The ``kl_fn`` the winrate probe calls: prompt ids + generated ids, reply tokens masked in."""
-    from alignkit.data.formatting import generation_prompt_ids
 
     def kl(chats: list[Chat], generations: list[Generation]) -> float:
         sequences = []
@@ -319,8 +308,6 @@ def _reference_side(
     cfg: ProbeConfig, policy: Any, generator: Any
 ) -> Iterator[tuple[Generator, LogProbModel] | str]:
     """The reference generator and log-prob model, or a string saying why there is none."""
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
 
     spec = cfg.reference_model or (None if cfg.adapter else _recorded_base_model(cfg.model))
     if spec is None and cfg.adapter:
@@ -346,9 +333,6 @@ def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
     """Policy vs reference on held-out prompts, reward-model scored, with the per-token KL."""
     if not cfg.reward_model:
         return skipped("winrate", "no reward model given")
-    load_reward_model = _reward_loader()
-    if load_reward_model is None:
-        return skipped("winrate", "this build has no reward model loader (alignkit.recipes.reward)")
     if cfg.winrate.prompts:
         chats = read_prompt_chats(cfg.winrate.prompts, field="winrate.prompts")
     else:
@@ -434,7 +418,6 @@ def _run_one(
 
 def write_results(results: Sequence[ProbeResult], out: str | Path) -> Path:
     """Writes rows + ``summary.json``; a skipped probe's entry is just ``{"skipped": reason}``."""
-    from alignkit.io import atomic_write_text
 
     summary_path = write_probe_results([r for r in results if not is_skipped(r)], out)
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -456,8 +439,6 @@ def run_probes(cfg: ProbeConfig, *, progress: Progress = _quiet) -> tuple[list[P
     Returns the results in ``PROBE_NAMES`` order and the exit code: 1 when a probe failed a
     threshold, else 0 (skipped probes do not fail).
     """
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
 
     if not cfg.out:
         raise ConfigError("expected an output folder: --out DIR", field="out")
@@ -473,7 +454,6 @@ def run_probes(cfg: ProbeConfig, *, progress: Progress = _quiet) -> tuple[list[P
         done[name] = _run_one(name, cfg, loaded, generator, done)
     results = [done[name] for name in PROBE_NAMES if name in done]
     write_results(results, cfg.out)
-    from alignkit.io import atomic_write_text
 
     atomic_write_text(Path(cfg.out) / "config.yaml", config_to_yaml(cfg))
     return results, 0 if all(r.passed for r in results) else 1
@@ -563,7 +543,6 @@ def report_command(cfg: ReportConfig, progress: Progress = _quiet) -> CommandRes
     ``runs`` lists run folders, or ``{label, train, probe}`` mappings that pair a training folder (its
     metrics) with the probe folder that examined its result; those are assembled next to ``out``.
     """
-    from alignkit.evaluation.report import build_report
 
     if not cfg.runs:
         raise AlignkitError(

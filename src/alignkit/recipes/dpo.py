@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +50,12 @@ from alignkit.config.recipes import DPOConfig
 from alignkit.data.collate import Batch, pack, pad
 from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
 from alignkit.errors import AlignkitError, ConfigError
-from alignkit.io import atomic_write_text
+from alignkit.io import atomic_write, atomic_write_text
 from alignkit.losses.preference import PreferenceLossOutput, dpo_loss, ipo_loss, orpo_loss, simpo_loss
 from alignkit.losses.sft import shifted_targets, token_logps
+from alignkit.models.adapters import save_trained_model
 from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
+from alignkit.models.loader import model_fingerprint, resolve_device
 from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
@@ -403,12 +404,8 @@ def load_or_compute_reference(
         return _check_cache(cache, fingerprints, sizes)
     tensors = {name: compute(pairs) for name, pairs in splits.items() if pairs}
     if dist.is_main:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=fingerprints)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, cache)
+        contiguous = {k: v.contiguous() for k, v in tensors.items()}
+        atomic_write(cache, lambda tmp: save_file(contiguous, str(tmp), metadata=fingerprints))
     dist.barrier()
     return tensors
 
@@ -426,7 +423,6 @@ def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
     """What the reference log-probs depend on: the data (files + formatting) and the starting weights."""
     import hashlib
 
-    from alignkit.models.loader import model_fingerprint
 
     data_parts = [
         data_fingerprint(cfg.data.train or ""),
@@ -449,8 +445,6 @@ def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
 @leaves_its_group
 def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Runs DPO (or a relative) as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
-    from alignkit.models.adapters import save_trained_model
-    from alignkit.models.loader import resolve_device
 
     if not cfg.data.train:
         raise AlignkitError(

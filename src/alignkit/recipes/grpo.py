@@ -45,6 +45,7 @@ from alignkit.recipes.rl_common import (
     RLResult,
     RLRun,
     Rollout,
+    command_result,
     evaluate,
     finish_run,
     generate,
@@ -54,7 +55,7 @@ from alignkit.recipes.rl_common import (
     start_run,
     to_rows,
 )
-from alignkit.result import CommandResult, say
+from alignkit.result import CommandResult
 from alignkit.training.loop import leaves_its_group
 
 __all__ = ["GRPOConfig", "run_grpo"]
@@ -160,9 +161,4 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
 
 def grpo_command(cfg: GRPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
     """``alignkit grpo``: the run, and its final policy as the output."""
-    result = run_grpo(cfg)
-    return CommandResult(
-        output=str(result.output), outputs={"model": cfg.model},
-        show=say(f"grpo done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
-                 f"policy in {result.output}"),
-    )
+    return command_result("grpo", cfg.model, run_grpo(cfg))

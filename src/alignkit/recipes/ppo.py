@@ -68,6 +68,7 @@ from alignkit.recipes.rl_common import (
     RLResult,
     RLRun,
     Rollout,
+    command_result,
     evaluate,
     finish_run,
     generate,
@@ -77,7 +78,7 @@ from alignkit.recipes.rl_common import (
     start_run,
     to_rows,
 )
-from alignkit.result import CommandResult, say
+from alignkit.result import CommandResult
 from alignkit.training.loop import leaves_its_group
 
 __all__ = ["PPOConfig", "kl_shaped_rewards", "run_ppo"]
@@ -244,9 +245,4 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
 
 def ppo_command(cfg: PPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
     """``alignkit ppo``: the run, and its final policy as the output."""
-    result = run_ppo(cfg)
-    return CommandResult(
-        output=str(result.output), outputs={"model": cfg.model},
-        show=say(f"ppo done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
-                 f"policy in {result.output}"),
-    )
+    return command_result("ppo", cfg.model, run_ppo(cfg))

@@ -29,10 +29,20 @@ from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.recipes import RewardConfig, ScoreConfig
 from alignkit.data.collate import pack, pad
 from alignkit.data.dataset import PreferenceExample, load_preference_data
+from alignkit.data.formatting import format_chat
+from alignkit.data.readers import read_records
+from alignkit.data.records import load_records
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.reward import bradley_terry_loss, pairwise_accuracy
-from alignkit.models.reward_head import RewardModel, reply_end, save_reward_model
+from alignkit.models.loader import resolve_device
+from alignkit.models.reward_head import (
+    RewardModel,
+    load_reward_model,
+    reply_end,
+    save_reward_model,
+    score_sequences,
+)
 from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
@@ -96,7 +106,6 @@ class RewardObjective:
 @leaves_its_group
 def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Trains a reward model as configured; the result goes to ``<output_dir>/reward_model``."""
-    from alignkit.models.loader import resolve_device
 
     if not cfg.data.train:
         raise AlignkitError(
@@ -160,7 +169,6 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
 
 def _formatted_replies(record: Any, tokenizer: Any) -> list[tuple[list[int], list[int]]]:
     """One (ids, mask) per reply to score: the conversation, or prompt+chosen and prompt+rejected."""
-    from alignkit.data.formatting import format_chat
 
     if record.kind == "preference":
         conversations = [record.messages + record.chosen, record.messages + record.rejected]
@@ -179,9 +187,6 @@ def _formatted_replies(record: Any, tokenizer: Any) -> list[tuple[list[int], lis
 
 def run_score(cfg: ScoreConfig) -> int:
     """Scores every record of ``cfg.data``; writes ``cfg.out``. Returns the number of records."""
-    from alignkit.data.readers import read_records
-    from alignkit.data.records import load_records
-    from alignkit.models.reward_head import load_reward_model, score_sequences
 
     if not cfg.model or not cfg.data or not cfg.out:
         missing = "model" if not cfg.model else ("data" if not cfg.data else "out")

@@ -37,13 +37,27 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.rl import PromptDataSection, RewardSection, RLFields
 from alignkit.data.collate import Batch, pack, pad
+from alignkit.data.dataset import resolve_chat_template
+from alignkit.data.formatting import generation_prompt_ids
+from alignkit.data.prompts import read_prompt_chats
 from alignkit.errors import AlignkitError, CheckpointError, ConfigError, DataError
+from alignkit.generation.http import OpenAICompatibleGenerator
+from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, GenerationParams
+from alignkit.io import atomic_write_text
 from alignkit.losses.rl import entropy_from_logits, kl_estimate, masked_mean, masked_sum, stop_penalty
 from alignkit.losses.sft import shifted_targets
+from alignkit.models.adapters import apply_lora, peft_wrapping, save_trained_model
+from alignkit.models.attention import use_packed_attention
 from alignkit.models.forward import hidden_states, lm_head
+from alignkit.models.loader import load_from_fields, load_model, resolve_device
+from alignkit.models.reward_head import load_reward_model
+from alignkit.models.unwrap import base_causal_lm
+from alignkit.result import CommandResult, say
+from alignkit.synth.prefs import LLMJudge, RewardModelJudge
 from alignkit.training.checkpoint import (
     LoopState,
     find_resume_checkpoint,
@@ -51,6 +65,7 @@ from alignkit.training.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
     trainable_state,
+    versions,
 )
 from alignkit.training.loop import (
     Distributed,
@@ -60,6 +75,7 @@ from alignkit.training.loop import (
     build_optimizer,
     build_scheduler,
     peak_memory_mb,
+    setup_distributed,
 )
 from alignkit.training.sampler import ResumableSampler
 
@@ -146,7 +162,6 @@ class FunctionReward:
 
 def make_reward_source(cfg: RewardSection, *, device: str, dtype: str) -> RewardSource:
     """The configured reward: a function, a reward model folder, or an LLM judge (local or HTTP)."""
-    from alignkit.synth.prefs import LLMJudge, RewardModelJudge
 
     if cfg.kind == "function":
         if not cfg.function:
@@ -155,7 +170,6 @@ def make_reward_source(cfg: RewardSection, *, device: str, dtype: str) -> Reward
             )
         return FunctionReward(cfg.function, cfg.kwargs)
     if cfg.kind == "reward_model":
-        from alignkit.models.reward_head import load_reward_model
 
         if not cfg.reward_model:
             raise ConfigError(
@@ -166,14 +180,11 @@ def make_reward_source(cfg: RewardSection, *, device: str, dtype: str) -> Reward
         )
     generator: Any
     if cfg.url:
-        from alignkit.generation.http import OpenAICompatibleGenerator
 
         if not cfg.api_model:
             raise ConfigError("reward.url needs reward.api_model", field="reward.api_model")
         generator = OpenAICompatibleGenerator(cfg.url, cfg.api_model, api_key_env=cfg.api_key_env)
     elif cfg.judge_model:
-        from alignkit.generation.local import LocalGenerator
-        from alignkit.models.loader import load_model
 
         judge = load_model(cfg.judge_model, device=device, dtype=dtype)
         judge.model.requires_grad_(False)
@@ -221,9 +232,6 @@ class Prompt:
 
 
 def _render(path: str, data: PromptDataSection, tokenizer: Any) -> tuple[list[Prompt], int]:
-    from alignkit.data.dataset import resolve_chat_template
-    from alignkit.data.formatting import generation_prompt_ids
-    from alignkit.data.prompts import read_prompt_chats
 
     template = resolve_chat_template(data.chat_template)
     prompts, dropped = [], 0
@@ -316,9 +324,6 @@ def check_config(cfg: RLFields, *, sequences_per_step: int, world_size: int) -> 
 
 def load_policy(cfg: RLFields, dist: Distributed) -> tuple[Any, Any]:
     """(loaded, policy). With ``adapter``, the SFT adapter is merged first: the start is the SFT model."""
-    from alignkit.models.adapters import apply_lora
-    from alignkit.models.attention import use_packed_attention
-    from alignkit.models.loader import load_from_fields
 
     loaded = load_from_fields(cfg, device=str(dist.device), seed=cfg.train.seed)
     model = loaded.model.merge_and_unload() if cfg.adapter else loaded.model
@@ -384,7 +389,6 @@ class Trainable(torch.nn.Module):
 
 def save_policy(cfg: RLFields, policy: Any, tokenizer: Any, output_dir: Path) -> Path:
     """``model/`` (full) or ``adapter/`` that loads on ``cfg.model`` (stacked with the SFT adapter if any)."""
-    from alignkit.models.adapters import save_trained_model
 
     if cfg.finetune == "full":
         save_trained_model(policy, tokenizer, output_dir / "model")
@@ -395,8 +399,6 @@ def save_policy(cfg: RLFields, policy: Any, tokenizer: Any, output_dir: Path) ->
         return final
     from peft import PeftModel
 
-    from alignkit.models.adapters import peft_wrapping
-    from alignkit.models.loader import load_from_fields
 
     trained = output_dir / ".rl-adapter-on-sft"
     policy.save_pretrained(trained, safe_serialization=True)
@@ -457,7 +459,6 @@ def generate(
     seed: int,
     samples_per_prompt: int = 1,
 ) -> Rollout:
-    from alignkit.generation.local import LocalGenerator
 
     rollout = cfg.rollout
     generator = LocalGenerator(
@@ -885,8 +886,6 @@ class PhaseClock:
 
 def make_value_model(cfg: Any, policy: Any, dist: Distributed) -> torch.nn.Module:
     """``critic=head``: a value head on the policy trunk; ``critic=model``: a separate trunk + head."""
-    from alignkit.models.adapters import apply_lora
-    from alignkit.models.unwrap import base_causal_lm
 
     hidden = int(base_causal_lm(policy).config.hidden_size)
     if cfg.ppo.critic == "head":
@@ -907,6 +906,15 @@ class RLResult:
     output: Path | None
 
 
+def command_result(kind: str, model: str, result: RLResult) -> CommandResult:
+    """What ``alignkit ppo`` / ``alignkit grpo`` return: the final policy as the output."""
+    return CommandResult(
+        output=str(result.output), outputs={"model": model},
+        show=say(f"{kind} done: {result.state.step} rollout steps ({result.state.nonfinite_steps} updates skipped), "
+                 f"policy in {result.output}"),
+    )
+
+
 def start_run(
     cfg: Any,
     *,
@@ -917,10 +925,6 @@ def start_run(
     kl_controller: Any = None,
 ) -> tuple[RLRun, RewardSource, Any]:
     """Loads policy, reference, value model, reward source and prompts; restores a checkpoint."""
-    from alignkit.config.base import config_hash, config_to_yaml
-    from alignkit.io import atomic_write_text
-    from alignkit.models.loader import resolve_device
-    from alignkit.training.loop import setup_distributed
 
     torch.manual_seed(cfg.train.seed)
     dist = setup_distributed(resolve_device(cfg.device))
@@ -974,8 +978,6 @@ def start_run(
 
 def finish_run(run: RLRun, *, kind: str, stop_after_step: int | None, extra: dict[str, Any]) -> RLResult:
     """Saves the policy and a run manifest (unless stopped early for a test)."""
-    from alignkit.io import atomic_write_text
-    from alignkit.training.checkpoint import versions
 
     cfg, output = run.cfg, None
     if run.dist.is_main and (stop_after_step is None or run.state.step >= run.total_steps):

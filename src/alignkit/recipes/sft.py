@@ -22,10 +22,14 @@ from alignkit.config.common import DataConfig
 from alignkit.config.recipes import SFTConfig
 from alignkit.data.collate import make_batch, trained_tokens
 from alignkit.data.dataset import BuildReport, Example, load_sft_data
+from alignkit.data.lint import lint_dataset
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.sft import chunked_nll_sum, shifted_targets
+from alignkit.models.adapters import apply_lora, check_qlora_available, save_trained_model
+from alignkit.models.attention import use_packed_attention
 from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
+from alignkit.models.loader import load_from_fields, load_model_4bit, resolve_device
 from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
@@ -70,13 +74,10 @@ def _split_eval(
 
 def prepare_model(cfg: Any, dist: Distributed) -> Any:
     """Loads the model and makes the right parameters trainable (full, LoRA, QLoRA)."""
-    from alignkit.models.adapters import apply_lora, check_qlora_available
-    from alignkit.models.loader import load_from_fields
 
     if cfg.finetune == "qlora":
         from peft import prepare_model_for_kbit_training
 
-        from alignkit.models.loader import load_model_4bit
 
         check_qlora_available(dist.device)
         if cfg.adapter is not None:
@@ -109,7 +110,6 @@ def prepare_model(cfg: Any, dist: Distributed) -> Any:
 
 def _packed_attention_if_packing(cfg: Any, model: Any) -> None:
     """Packed rows get per-sequence attention kernels instead of a dense block-diagonal mask."""
-    from alignkit.models.attention import use_packed_attention
 
     if cfg.train.packing:
         use_packed_attention(model)
@@ -141,7 +141,6 @@ def load_train_eval(
 
 
 def lint_or_refuse(cfg: Any, tokenizer: Any, generation_config: Any) -> None:
-    from alignkit.data.lint import lint_dataset
 
     if cfg.allow_lint_failures or cfg.data.train is None:
         return
@@ -154,8 +153,6 @@ def lint_or_refuse(cfg: Any, tokenizer: Any, generation_config: Any) -> None:
 @leaves_its_group
 def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Runs SFT as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
-    from alignkit.models.adapters import save_trained_model
-    from alignkit.models.loader import resolve_device
 
     if not cfg.data.train:
         raise AlignkitError("no training data: set data.train=PATH", field="data.train")

@@ -20,10 +20,28 @@ from alignkit.config.synth import (
     GroundedConfig,
     SelfInstructConfig,
 )
+from alignkit.data.prompts import read_prompt_chats
+from alignkit.data.readers import read_records
 from alignkit.errors import ConfigError, DataError
+from alignkit.generation.http import OpenAICompatibleGenerator
 from alignkit.generation.types import GenerationParams, Generator
 from alignkit.io import atomic_folder, atomic_write_text
 from alignkit.result import CommandResult, say
+from alignkit.synth.dedup import dedup_records
+from alignkit.synth.distill import distill_with_context
+from alignkit.synth.grounded import (
+    IDK_REPLIES,
+    build_grounded_dialogs,
+    load_documents,
+    load_facts,
+    rephrase_answers,
+)
+from alignkit.synth.self_instruct import (
+    DEFAULT_CLASSIFY_PARAMS,
+    DEFAULT_INSTANCE_PARAMS,
+    load_seed_tasks,
+    run_self_instruct,
+)
 
 Progress = Callable[[str], None]
 
@@ -40,7 +58,6 @@ def _require(value: str | None, field: str, usage: str) -> str:
 def build_generator(cfg: GeneratorConfig) -> Generator:
     """A local transformers model (``kind=local``) or an OpenAI-compatible endpoint (``kind=http``)."""
     if cfg.kind == "http":
-        from alignkit.generation.http import OpenAICompatibleGenerator
 
         base_url = _require(
             cfg.base_url, "generator.base_url", "generator.base_url=URL with generator.kind=http"
@@ -59,8 +76,8 @@ def build_generator(cfg: GeneratorConfig) -> Generator:
             cache_path=cfg.cache_path,
             max_n_per_request=cfg.max_n_per_request,
         )
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
+    from alignkit.generation.local import LocalGenerator  # start-up: torch (not loaded by this module)
+    from alignkit.models.loader import load_from_fields  # start-up: torch (not loaded by this module)
 
     loaded = load_from_fields(cfg)
     return LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
@@ -85,8 +102,6 @@ def _write_with_config(out: str, text: str, cfg: Any) -> None:
 
 def dedup_command(cfg: DedupConfig, progress: Progress = _quiet) -> CommandResult:
     """Keep the first of each group of duplicates of ``cfg.field``; print drop counts by reason."""
-    from alignkit.data.readers import read_records
-    from alignkit.synth.dedup import dedup_records
 
     path = _require(cfg.path, "path", "a data file: alignkit dedup FILE --field NAME --out OUT.jsonl")
     out = _require(cfg.out, "out", "--out OUT.jsonl")
@@ -114,12 +129,6 @@ def dedup_command(cfg: DedupConfig, progress: Progress = _quiet) -> CommandResul
 
 def self_instruct_command(cfg: SelfInstructConfig, progress: Progress = _quiet) -> CommandResult:
     """Run Self-Instruct; write ``alpaca.jsonl``, ``messages.jsonl``, ``instructions.jsonl``, ``stats.json``."""
-    from alignkit.synth.self_instruct import (
-        DEFAULT_CLASSIFY_PARAMS,
-        DEFAULT_INSTANCE_PARAMS,
-        load_seed_tasks,
-        run_self_instruct,
-    )
 
     out = _require(cfg.out, "out", "--out DIR")
     if cfg.seed_tasks is not None and not Path(cfg.seed_tasks).is_file():
@@ -172,13 +181,6 @@ def self_instruct_command(cfg: SelfInstructConfig, progress: Progress = _quiet) 
 
 def grounded_command(cfg: GroundedConfig, progress: Progress = _quiet) -> CommandResult:
     """Build grounded dialogs (answerable + "I don't know" negatives) and write them as JSONL."""
-    from alignkit.synth.grounded import (
-        IDK_REPLIES,
-        build_grounded_dialogs,
-        load_documents,
-        load_facts,
-        rephrase_answers,
-    )
 
     facts = _require(cfg.facts, "facts", "--facts FACTS.jsonl")
     out = _require(cfg.out, "out", "--out FILE.jsonl")
@@ -221,8 +223,6 @@ def _context_text(cfg: DistillConfig) -> str:
 
 def distill_command(cfg: DistillConfig, progress: Progress = _quiet) -> CommandResult:
     """Generate with the context as system prompt; write ``messages`` records without it."""
-    from alignkit.data.prompts import read_prompt_chats
-    from alignkit.synth.distill import distill_with_context
 
     prompts_path = _require(cfg.prompts, "prompts", "--prompts FILE")
     out = _require(cfg.out, "out", "--out FILE.jsonl")

@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from alignkit.config.synth import PrefsConfig
+from alignkit.data.formatting import format_chat
 from alignkit.data.prompts import read_prompt_chats
 from alignkit.errors import AlignkitError, DataError
+from alignkit.generation.http import OpenAICompatibleGenerator
 from alignkit.generation.types import Chat, GenerationParams, Generator
+from alignkit.io import atomic_write_text
 from alignkit.result import CommandResult, say
 
 DEFAULT_JUDGE_PROMPT = """Rate the assistant's reply to the conversation below on a scale from 1 to 10.
@@ -80,8 +83,7 @@ class RewardModelJudge:
         self.batch_size = batch_size
 
     def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
-        from alignkit.data.formatting import format_chat
-        from alignkit.models.reward_head import score_sequences
+        from alignkit.models.reward_head import score_sequences  # start-up: torch (not loaded by this module)
 
         sequences, where = [], []
         for index, (chat, reply) in enumerate(zip(chats, replies, strict=True)):
@@ -232,9 +234,9 @@ def build_preferences(
 
 def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
     """The configured judge; a local LLM judge naming the policy's own model reuses its weights."""
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
-    from alignkit.models.reward_head import load_reward_model
+    from alignkit.generation.local import LocalGenerator  # start-up: torch (not loaded by this module)
+    from alignkit.models.loader import load_from_fields  # start-up: torch (not loaded by this module)
+    from alignkit.models.reward_head import load_reward_model  # start-up: torch (not loaded by this module)
 
     judge = cfg.judge
     if judge.kind == "reward_model":
@@ -248,7 +250,6 @@ def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
             batch_size=judge.batch_size,
         )
     if judge.url:
-        from alignkit.generation.http import OpenAICompatibleGenerator
 
         if not judge.api_model:
             raise AlignkitError(
@@ -268,9 +269,8 @@ def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
 
 def run_prefs(cfg: PrefsConfig) -> PrefsReport:
     """Samples, judges and writes the triples to ``cfg.out`` (and the report to ``<out>.report.json``)."""
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.io import atomic_write_text
-    from alignkit.models.loader import load_from_fields
+    from alignkit.generation.local import LocalGenerator  # start-up: torch (not loaded by this module)
+    from alignkit.models.loader import load_from_fields  # start-up: torch (not loaded by this module)
 
     if not cfg.prompts or not cfg.out:
         raise AlignkitError(
