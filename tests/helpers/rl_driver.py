@@ -24,8 +24,9 @@ import torch
 from safetensors.torch import save_file
 
 from alignkit.config.base import load_config
+from alignkit.data.prompt_sets import Prompt
 from alignkit.recipes import grpo, ppo
-from alignkit.recipes.rl_common import Prompt, Rollout
+from alignkit.training.rollout import Rollout
 
 
 def generate_each_prompt_alone(original: Callable[..., Rollout]) -> Callable[..., Rollout]:

@@ -19,9 +19,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("alignkit", "alignkit.errors", "alignkit.io", "alignkit.result"),
     ("alignkit.config",),
     ("alignkit.data",),
+    ("alignkit.losses",),  # pure functions of tensors: models' per-token log-probs use their math
     ("alignkit.models",),
     ("alignkit.generation",),
-    ("alignkit.losses",),
     ("alignkit.training",),
     ("alignkit.rewards",),
     ("alignkit.evaluation",),

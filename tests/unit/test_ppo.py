@@ -17,9 +17,13 @@ from alignkit.config.base import load_config
 from alignkit.config.rl import PPOConfig
 from alignkit.errors import ConfigError
 from alignkit.losses.rl import kl_estimate, ppo_policy_loss
-from alignkit.recipes import rl_common
+from alignkit.models.logprobs import to_rows, token_forward
+from alignkit.recipes import rl
 from alignkit.recipes.ppo import kl_shaped_rewards, run_ppo
-from alignkit.training.loop import NonFiniteAbort
+from alignkit.rewards import examples
+from alignkit.rewards.scorers import FunctionScorer, import_object, make_scorer
+from alignkit.training.loop import Distributed, NonFiniteAbort
+from alignkit.training.rollout import generate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,7 +37,7 @@ PROMPTS = [
     "Give me a word that rhymes with cat.",
     "What day comes after Monday?",
 ]
-REWARD = "alignkit.recipes.rl_common:short_and_stops"
+REWARD = "alignkit.rewards.examples:short_and_stops"
 
 
 def write_prompts(folder: Path) -> Path:
@@ -76,10 +80,10 @@ def metrics(out: Path, kind: str = "train") -> list[dict]:
 
 def test_stop_penalty_goes_to_cut_replies_only() -> None:
     """Raw rewards [1, 1, 0]; the second reply was cut at the limit: penalised [1, 1 - 0.5, 0]."""
-    source = rl_common.FunctionReward("alignkit.recipes.rl_common:mentions_word", {"word": "thanks"})
+    source = FunctionScorer("alignkit.rewards.examples:mentions_word", {"word": "thanks"})
     chats = [[{"role": "user", "content": "hi"}]] * 3
     stopped = torch.tensor([True, False, True])
-    scores = rl_common.score_replies(
+    scores = rl.score_replies(
         source, chats, ["Thanks!", "thanks, and then", "no"], stopped, unscored=0.0, penalty=0.5
     )
     assert scores.raw.tolist() == [1.0, 1.0, 0.0]
@@ -91,20 +95,17 @@ def test_unscored_replies_get_the_configured_reward() -> None:
         def score(self, chats, replies):
             return [None, 3.0]
 
-    scores = rl_common.score_replies(
+    scores = rl.score_replies(
         Judge(), [[], []], ["a", "b"], torch.tensor([True, True]), unscored=-2.0, penalty=1.0
     )
     assert scores.raw.tolist() == [-2.0, 3.0] and scores.unscored == 1
 
 
 def test_reward_function_import_paths() -> None:
-    dotted = rl_common.import_object("alignkit.recipes.rl_common.example_rewards.short_and_stops")
-    assert dotted is rl_common.short_and_stops
-    assert rl_common.import_object("alignkit.recipes.rl_common:example_rewards.mentions_word") is (
-        rl_common.mentions_word
-    )
+    assert import_object("alignkit.rewards.examples.short_and_stops") is examples.short_and_stops
+    assert import_object("alignkit.rewards.examples:mentions_word") is examples.mentions_word
     with pytest.raises(ConfigError, match="cannot import"):
-        rl_common.import_object("alignkit.recipes.rl_common:no_such_reward")
+        import_object("alignkit.rewards.examples:no_such_reward")
 
 
 def test_kl_shaped_rewards_put_the_score_on_the_last_reply_token() -> None:
@@ -124,12 +125,12 @@ def test_at_step_zero_kl_is_zero_and_the_ratio_is_one(tmp_path: Path) -> None:
     """LoRA (reference = adapter disabled); the full fine-tuning reference (a frozen copy) is checked
     by ``test_ppo_raises_reward_at_bounded_kl``, whose first rollout has KL exactly 0."""
     cfg = load_config(PPOConfig, None, rl_args(tmp_path, "run", "train.batch_size=4"))
-    run, _, _ = rl_common.start_run(
+    run, _, _ = rl.start_run(
         cfg, description="ppo", samples_per_prompt=1, value_model=True, reference=True
     )
     prompts, seed = run.next_prompts()
-    rollout = rl_common.generate(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
-    tensors = rl_common.rollout_tensors(run, rollout, values=True, reference=True)
+    rollout = generate(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
+    tensors = rl.rollout_tensors(run, rollout, values=True, reference=True)
     mask = tensors["mask"]
     assert torch.equal(tensors["ref_logps"], tensors["old_logps"])
     for kind in ("k1", "k2", "k3"):
@@ -138,8 +139,8 @@ def test_at_step_zero_kl_is_zero_and_the_ratio_is_one(tmp_path: Path) -> None:
     for start in range(0, len(rollout), cfg.train.batch_size):  # the same micro-batches, now with gradient
         micro = list(range(start, start + cfg.train.batch_size))
         batch = rollout.batch(micro, packed=True, pad_id=run.pad_id)
-        out = rl_common.token_forward(run.policy, batch, temperature=0.1, chunk_size=1024)
-        logps = rl_common.to_rows(out.logps, out.lengths, mask.shape[1])
+        out = token_forward(run.policy, batch, temperature=0.1, chunk_size=1024)
+        logps = to_rows(out.logps, out.lengths, mask.shape[1])
         assert logps.requires_grad
         ratio = torch.exp(logps - tensors["old_logps"][micro]) * mask[micro]
         assert torch.equal(ratio, mask[micro])
@@ -171,7 +172,7 @@ def test_ppo_raises_reward_at_bounded_kl(tmp_path: Path) -> None:
         assert all(key in r for r in rows), key
     assert all(r["time_generate_s"] > 0 and r["time_train_s"] > 0 for r in rows)
     assert result.output == out / "model" and (out / "run.json").is_file()
-    start = rl_common.load_policy(cfg, rl_common.Distributed())[1].state_dict()
+    start = rl.load_policy(cfg, Distributed())[1].state_dict()
     trained = load_file(str(out / "model" / "model.safetensors"))
     assert any(not torch.equal(start[k], trained[k]) for k in trained if k in start)
 
@@ -317,7 +318,7 @@ def test_lora_on_an_sft_adapter_references_sft_and_exports_a_stacked_adapter(tmp
                 param.normal_(std=0.2)
     sft.save_pretrained(tmp_path / "sft")
     cfg = load_config(PPOConfig, None, rl_args(tmp_path, "run", f"adapter={tmp_path / 'sft'}", "lora.r=2"))
-    _, policy = rl_common.load_policy(cfg, rl_common.Distributed())
+    _, policy = rl.load_policy(cfg, Distributed())
     ids = torch.tensor([[1, 9690, 198, 2683, 314, 260, 3575, 282, 4649, 47]])
     with torch.no_grad():
         sft_logits = sft(input_ids=ids).logits
@@ -328,7 +329,7 @@ def test_lora_on_an_sft_adapter_references_sft_and_exports_a_stacked_adapter(tmp
                 param.normal_(std=0.2)
         policy_logits = policy(input_ids=ids).logits
     assert not torch.allclose(policy_logits, sft_logits, atol=1e-3)
-    final = rl_common.save_policy(cfg, policy, load_tokenizer("embedded"), tmp_path / "run")
+    final = rl.save_policy(cfg, policy, load_tokenizer("embedded"), tmp_path / "run")
     reloaded = PeftModel.from_pretrained(load_model("tiny-random", device="cpu", seed=0).model, final)
     with torch.no_grad():
         assert torch.allclose(reloaded(input_ids=ids).logits, policy_logits, atol=1e-5)
@@ -343,12 +344,12 @@ def test_reward_model_and_llm_judge_sources(tmp_path: Path) -> None:
     loaded = load_model("tiny-random", device="cpu", seed=0)
     save_reward_model(RewardModel(loaded.model), loaded.tokenizer, tmp_path / "rm", base_model="tiny-random")
     chats = [[{"role": "user", "content": "Say hello."}]] * 2
-    rm = rl_common.make_reward_source(
+    rm = make_scorer(
         RewardSection(kind="reward_model", reward_model=str(tmp_path / "rm")), device="cpu", dtype="auto"
     )
     values = rm.score(chats, ["Hello!", "Goodbye."])
     assert all(isinstance(v, float) for v in values) and values[0] != values[1]
-    judge = rl_common.make_reward_source(
+    judge = make_scorer(
         RewardSection(kind="llm", judge_model="tiny-random", max_new_tokens=4), device="cpu", dtype="auto"
     )
     assert len(judge.score(chats, ["Hello!", "Goodbye."])) == 2  # a random judge rarely answers 1-10

@@ -40,23 +40,20 @@ import torch
 
 from alignkit.config.rl import GRPOConfig
 from alignkit.losses.rl import group_advantages, kl_estimate, masked_mean, ppo_policy_loss
-from alignkit.recipes.rl_common import (
-    PhaseClock,
-    RLResult,
-    RLRun,
-    Rollout,
+from alignkit.models.logprobs import to_rows
+from alignkit.recipes.rl import (
     command_result,
     evaluate,
     finish_run,
-    generate,
     micro_forward,
     rollout_tensors,
     score_replies,
     start_run,
-    to_rows,
 )
 from alignkit.result import CommandResult
 from alignkit.training.loop import leaves_its_group
+from alignkit.training.rl_run import PhaseClock, RLResult, RLRun
+from alignkit.training.rollout import Rollout, generate
 
 __all__ = ["GRPOConfig", "run_grpo"]
 

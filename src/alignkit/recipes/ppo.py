@@ -63,23 +63,20 @@ from alignkit.losses.rl import (
     ppo_policy_loss,
     ppo_value_loss,
 )
-from alignkit.recipes.rl_common import (
-    PhaseClock,
-    RLResult,
-    RLRun,
-    Rollout,
+from alignkit.models.logprobs import to_rows
+from alignkit.recipes.rl import (
     command_result,
     evaluate,
     finish_run,
-    generate,
     micro_forward,
     rollout_tensors,
     score_replies,
     start_run,
-    to_rows,
 )
 from alignkit.result import CommandResult
 from alignkit.training.loop import leaves_its_group
+from alignkit.training.rl_run import PhaseClock, RLResult, RLRun
+from alignkit.training.rollout import Rollout, generate
 
 __all__ = ["PPOConfig", "kl_shaped_rewards", "run_ppo"]
 

@@ -141,7 +141,6 @@ def load_train_eval(
 
 
 def lint_or_refuse(cfg: Any, tokenizer: Any, generation_config: Any) -> None:
-
     if cfg.allow_lint_failures or cfg.data.train is None:
         return
     result = lint_dataset(cfg.data.train, tokenizer, cfg.data, generation_config=generation_config)

@@ -58,7 +58,6 @@ def _require(value: str | None, field: str, usage: str) -> str:
 def build_generator(cfg: GeneratorConfig) -> Generator:
     """A local transformers model (``kind=local``) or an OpenAI-compatible endpoint (``kind=http``)."""
     if cfg.kind == "http":
-
         base_url = _require(
             cfg.base_url, "generator.base_url", "generator.base_url=URL with generator.kind=http"
         )

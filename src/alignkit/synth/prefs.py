@@ -2,7 +2,7 @@
 
 Judges (anything with ``score(chats, replies) -> list[float | None]``):
 
-- ``RewardModelJudge``: a folder written by ``alignkit rm``. The reply is formatted after its prompt
+- ``RewardModelScorer``: a folder written by ``alignkit rm``. The reply is formatted after its prompt
   with the chat template and scored at the reply's end-of-turn token, exactly as ``alignkit score``
   does, so the written scores can be reproduced.
 - ``LLMJudge``: a 1-10 rating prompt run through any ``Generator`` (a local model, or an
@@ -23,34 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from alignkit.config.synth import PrefsConfig
-from alignkit.data.formatting import format_chat
 from alignkit.data.prompts import read_prompt_chats
-from alignkit.errors import AlignkitError, DataError
+from alignkit.errors import AlignkitError
 from alignkit.generation.http import OpenAICompatibleGenerator
+from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, GenerationParams, Generator
 from alignkit.io import atomic_write_text
+from alignkit.models.loader import load_from_fields
+from alignkit.models.reward_head import load_reward_model
 from alignkit.result import CommandResult, say
-
-DEFAULT_JUDGE_PROMPT = """Rate the assistant's reply to the conversation below on a scale from 1 to 10.
-1 means unhelpful, wrong or rude; 10 means helpful, correct, honest and polite.
-Answer with the number only.
-
-Conversation:
-{conversation}
-
-Assistant's reply:
-{response}
-
-Score (1-10):"""
-
-_SCORE = re.compile(r"(?<!\d)(?<!\d\.)(10|[1-9])(?!\d|\.\d)")  # an integer 1..10, not part of 8.5 or 27
+from alignkit.rewards.scorers import LLMJudge, RewardModelScorer, Scorer
 
 
 @dataclass
@@ -69,72 +57,14 @@ class PrefsReport:
         return {**dataclasses.asdict(self), "dropped": dict(self.dropped)}
 
 
-class Judge(Protocol):
-    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
-        """One score per (chat, reply); None when this reply cannot be scored."""
-        ...
 
 
-class RewardModelJudge:
-    """Scores replies with a reward model from ``alignkit rm``."""
-
-    def __init__(self, loaded: Any, *, batch_size: int = 8) -> None:
-        self.loaded = loaded
-        self.batch_size = batch_size
-
-    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
-        from alignkit.models.reward_head import score_sequences  # start-up: torch (not loaded by this module)
-
-        sequences, where = [], []
-        for index, (chat, reply) in enumerate(zip(chats, replies, strict=True)):
-            messages: list[dict[str, Any]] = [{**m, "train": False} for m in chat]
-            messages.append({"role": "assistant", "content": reply})
-            try:
-                formatted = format_chat(self.loaded.tokenizer, messages)
-            except DataError:
-                continue
-            sequences.append((formatted.input_ids, formatted.loss_mask))
-            where.append(index)
-        scores: list[float | None] = [None] * len(replies)
-        for index, value in zip(
-            where, score_sequences(self.loaded.model, sequences, batch_size=self.batch_size), strict=True
-        ):
-            scores[index] = value
-        return scores
 
 
-def parse_rating(text: str) -> float | None:
-    """The first integer 1..10 in a judge's answer ("8", "Score: 8/10", "I'd say 10."), else None."""
-    match = _SCORE.search(text)
-    return float(match.group(1)) if match else None
 
 
-def _conversation_text(chat: Chat) -> str:
-    return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in chat if m["role"] != "system")
 
 
-class LLMJudge:
-    """Rates each reply 1-10 with a rating prompt, through any ``Generator`` (greedy)."""
-
-    def __init__(self, generator: Generator, *, prompt: str | None = None, max_new_tokens: int = 8) -> None:
-        self.generator = generator
-        self.prompt = prompt or DEFAULT_JUDGE_PROMPT
-        self.max_new_tokens = max_new_tokens
-
-    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
-        requests = [
-            [
-                {
-                    "role": "user",
-                    "content": self.prompt.format(conversation=_conversation_text(chat), response=reply),
-                }
-            ]
-            for chat, reply in zip(chats, replies, strict=True)
-        ]
-        answers = self.generator.chat(
-            requests, GenerationParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
-        )
-        return [parse_rating(samples[0].text) if samples else None for samples in answers]
 
 
 def select_pairs(
@@ -170,7 +100,7 @@ def _normalised(text: str) -> str:
 def build_preferences(
     chats: list[Chat],
     policy: Generator,
-    judge: Judge,
+    judge: Scorer,
     *,
     params: GenerationParams,
     mode: str = "best_vs_worst",
@@ -232,11 +162,8 @@ def build_preferences(
     return rows, report
 
 
-def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
+def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Scorer:
     """The configured judge; a local LLM judge naming the policy's own model reuses its weights."""
-    from alignkit.generation.local import LocalGenerator  # start-up: torch (not loaded by this module)
-    from alignkit.models.loader import load_from_fields  # start-up: torch (not loaded by this module)
-    from alignkit.models.reward_head import load_reward_model  # start-up: torch (not loaded by this module)
 
     judge = cfg.judge
     if judge.kind == "reward_model":
@@ -245,12 +172,11 @@ def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
                 "judge.kind=reward_model needs judge.reward_model=DIR (from alignkit rm)",
                 field="judge.reward_model",
             )
-        return RewardModelJudge(
+        return RewardModelScorer(
             load_reward_model(judge.reward_model, device=cfg.device, dtype=cfg.dtype),
             batch_size=judge.batch_size,
         )
     if judge.url:
-
         if not judge.api_model:
             raise AlignkitError(
                 "judge.url needs judge.api_model (the model name the endpoint serves)",
@@ -269,8 +195,6 @@ def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
 
 def run_prefs(cfg: PrefsConfig) -> PrefsReport:
     """Samples, judges and writes the triples to ``cfg.out`` (and the report to ``<out>.report.json``)."""
-    from alignkit.generation.local import LocalGenerator  # start-up: torch (not loaded by this module)
-    from alignkit.models.loader import load_from_fields  # start-up: torch (not loaded by this module)
 
     if not cfg.prompts or not cfg.out:
         raise AlignkitError(

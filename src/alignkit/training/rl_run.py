@@ -1,0 +1,333 @@
+"""``RLRun``: the bookkeeping of one PPO/GRPO run: optimizer, scheduler, prompt sampler, rollout RNG,
+KL controller, checkpoints, metrics, and the update step with the non-finite guard (skip, count, abort
+after ``train.max_nonfinite_steps``), summing gradients over processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignkit.config.rl import RLFields
+from alignkit.data.prompt_sets import Prompt
+from alignkit.errors import CheckpointError
+from alignkit.models.reference import Reference
+from alignkit.training.checkpoint import (
+    LoopState,
+    find_resume_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+    trainable_state,
+)
+from alignkit.training.loop import (
+    Distributed,
+    MetricsWriter,
+    NonFiniteAbort,
+    Progress,
+    build_optimizer,
+    build_scheduler,
+    peak_memory_mb,
+)
+from alignkit.training.rollout import Rollout
+from alignkit.training.sampler import ResumableSampler
+
+log = logging.getLogger(__name__)
+
+
+def _encode_rng(rng: torch.Generator) -> str:
+    return base64.b64encode(bytes(rng.get_state().tolist())).decode()
+
+
+def _decode_rng(rng: torch.Generator, text: str) -> None:
+    rng.set_state(torch.tensor(list(base64.b64decode(text)), dtype=torch.uint8))
+
+
+class Trainable(torch.nn.Module):
+    """Every trained parameter in one module: one optimizer, one checkpoint (names say whose)."""
+
+    def __init__(self, policy: Any, value_model: torch.nn.Module | None = None) -> None:
+        super().__init__()
+        self.policy = policy
+        self.value_model = value_model
+
+
+@dataclass
+class RLRun:
+    """The bookkeeping of one RL run; the recipes call ``update`` and ``end_step``."""
+
+    cfg: RLFields
+    dist: Distributed
+    output_dir: Path
+    config_hash: str
+    trainable: Trainable
+    reference: Reference | None
+    tokenizer: Any
+    prompts: list[Prompt]
+    eval_prompts: list[Prompt]
+    updates_per_step: int
+    description: str
+    kl_controller: Any = None
+    state: LoopState = field(default_factory=LoopState)
+    resumed_from: Path | None = None
+    last_checkpoint: Path | None = None
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    dropped_prompts: int = 0
+
+    def __post_init__(self) -> None:
+        train = self.cfg.train
+        per_step = self.cfg.rollout.prompts_per_step
+        self.total_steps = train.max_steps or max(1, math.ceil(train.epochs * len(self.prompts) / per_step))
+        self.optimizer = build_optimizer(self.trainable, train)
+        self.scheduler = build_scheduler(self.optimizer, train, self.total_steps * self.updates_per_step)
+        self.sampler = ResumableSampler(
+            len(self.prompts), seed=train.seed, rank=self.dist.rank, world_size=self.dist.world_size
+        )
+        self.rng = torch.Generator().manual_seed(train.seed)  # rollout seeds and mini-batch order
+        self.pad_id = self.tokenizer.pad_token_id or 0
+        self.params = [p for p in self.trainable.parameters() if p.requires_grad]
+        self.trainable.train()  # from_pretrained returns eval mode; gradient checkpointing needs train mode
+        self._restore()
+        self.metrics = MetricsWriter(
+            self.output_dir / "metrics.jsonl",
+            enabled=self.dist.is_main,
+            resume_step=self.state.step if self.resumed_from else None,
+        )
+        self.progress = Progress(
+            self.total_steps, self.state.step, enabled=self.dist.is_main, description=self.description
+        )
+
+    @property
+    def policy(self) -> Any:
+        return self.trainable.policy
+
+    @property
+    def value_model(self) -> Any:
+        return self.trainable.value_model
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        folder = find_resume_checkpoint(self.output_dir, self.cfg.resume)
+        if folder is None:
+            return
+        self.state, sampler_state, saved_hash = load_checkpoint(
+            folder, model=self.trainable, optimizer=self.optimizer, scheduler=self.scheduler
+        )
+        try:
+            self.sampler.load_state_dict(sampler_state)
+        except ValueError as exc:
+            raise CheckpointError(str(exc), source=str(folder), field="resume") from None
+        if saved_hash and saved_hash != self.config_hash:
+            log.warning("resuming from %s, written with a different config", folder)
+        _decode_rng(self.rng, self.state.extra["rollout_rng"])
+        if self.kl_controller is not None:
+            self.kl_controller.load_state_dict(self.state.extra["kl_controller"])
+        self.resumed_from = self.last_checkpoint = folder
+        if self.dist.is_main:
+            print(f"resumed from {folder} at step {self.state.step}", flush=True)
+
+    def checkpoint(self) -> Path:
+        folder = self.output_dir / "checkpoints" / f"step-{self.state.step:06d}"
+        if self.dist.is_main:
+            self.state.extra = {"rollout_rng": _encode_rng(self.rng)}
+            if self.kl_controller is not None:
+                self.state.extra["kl_controller"] = self.kl_controller.state_dict()
+            save_checkpoint(
+                folder,
+                trainable=trainable_state(self.trainable),
+                optimizer_state=self.optimizer.state_dict(),
+                scheduler=self.scheduler,
+                sampler_state=self.sampler.state_dict(),
+                loop_state=self.state,
+                config_hash=self.config_hash,
+            )
+            prune_checkpoints(self.output_dir / "checkpoints", self.cfg.train.keep_last)
+        self.dist.barrier()
+        self.last_checkpoint = folder
+        return folder
+
+    # -- one rollout step ------------------------------------------------------------------------
+
+    def next_prompts(self) -> tuple[list[Prompt], int]:
+        """This process's prompts for the step, and the step's sampling seed (distinct per process)."""
+        indices, _ = self.sampler.take(self.cfg.rollout.prompts_per_step // self.dist.world_size)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.rng)) + self.dist.rank
+        return [self.prompts[i] for i in indices], seed
+
+    def mini_batches(self, count: int) -> list[list[int]]:
+        """A fresh shuffle of ``count`` replies, cut into mini-batches of batch_size x grad_accum."""
+        size = self.cfg.train.batch_size * self.cfg.train.grad_accum
+        order = torch.randperm(count, generator=self.rng).tolist()
+        return [order[s : s + size] for s in range(0, count, size)]
+
+    def train_on(
+        self,
+        rollout: Rollout,
+        micro_loss: Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]],
+        *,
+        passes: int,
+    ) -> tuple[dict[str, float], float]:
+        """``passes`` shuffled passes of ``update`` over the rollout's mini-batches.
+
+        Returns each update metric's mean over the updates, and how many updates were skipped
+        (non-finite), counted in this process.
+        """
+        updates = [
+            self.update(indices, rollout.lengths, micro_loss)
+            for _ in range(passes)
+            for indices in self.mini_batches(len(rollout))
+        ]
+        means = {key: sum(u[key] for u in updates) / len(updates) for key in updates[0] if key != "skipped"}
+        return means, sum(u["skipped"] for u in updates)
+
+    def update(
+        self,
+        indices: list[int],
+        lengths: torch.Tensor,
+        micro_loss: Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]],
+    ) -> dict[str, float]:
+        """One optimizer step on the replies ``indices``; returns its metrics (token-weighted means).
+
+        ``micro_loss`` returns a token-mean loss over its micro-batch; weighting each by its share of
+        the mini-batch's reply tokens (over all processes) and summing gradients over processes gives
+        the token mean of the whole mini-batch, whatever the micro-batch size or process count.
+        """
+        size = self.cfg.train.batch_size
+        micro_batches = [indices[s : s + size] for s in range(0, len(indices), size)]
+        total_tokens = self.dist.all_sum(float(lengths[indices].sum()))
+        loss_sum, sums = 0.0, dict[str, float]()
+        for micro in micro_batches:
+            weight = float(lengths[micro].sum()) / max(total_tokens, 1.0)
+            loss, metrics = micro_loss(micro)
+            (loss * weight).backward()
+            loss_sum += float(loss.detach()) * weight
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value * weight
+        loss_sum = self.dist.all_sum(loss_sum)
+        if self.dist.world_size > 1:
+            for p in self.params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                torch.distributed.all_reduce(p.grad)
+        if self.state.step + 1 in self.cfg.train.inject_nonfinite_at and self._updates_this_step == 0:
+            loss_sum = float("nan")  # testing aid: the first update of these steps
+        self._updates_this_step += 1
+        max_norm = self.cfg.train.max_grad_norm if self.cfg.train.max_grad_norm > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        finite = math.isfinite(loss_sum) and bool(torch.isfinite(grad_norm))
+        if finite:
+            self.optimizer.step()
+            self.scheduler.step()
+            self.state.optimizer_steps += 1
+        else:
+            self._skip(indices, loss_sum, float(grad_norm))
+        self.optimizer.zero_grad(set_to_none=True)
+        # Weights are shares of the global token count: summed over processes, the sums are the means.
+        result = {k: self.dist.all_sum(v) for k, v in sums.items()}
+        return {**result, "loss": loss_sum, "grad_norm": float(grad_norm), "skipped": float(not finite)}
+
+    def _skip(self, indices: list[int], loss: float, grad_norm: float) -> None:
+        """The non-finite guard: no optimizer or scheduler update; counted; abort past the limit."""
+        self.state.nonfinite_steps += 1
+        names = sorted({self._current[i // self._samples].name for i in indices})
+        self.metrics.write(
+            {
+                "kind": "nonfinite",
+                "step": self.state.step + 1,
+                "loss": loss,
+                "grad_norm": grad_norm,
+                "records": names,
+            }
+        )
+        log.warning(
+            "step %d: non-finite loss/grad norm (loss=%s, grad_norm=%s); update skipped. Prompts: %s",
+            self.state.step + 1,
+            loss,
+            grad_norm,
+            ", ".join(names[:8]),
+        )
+        if self.state.nonfinite_steps > self.cfg.train.max_nonfinite_steps:
+            raise NonFiniteAbort(
+                f"{self.state.nonfinite_steps} non-finite updates (limit train.max_nonfinite_steps="
+                f"{self.cfg.train.max_nonfinite_steps}); last at step {self.state.step + 1}, prompts "
+                f"{', '.join(names[:4])}",
+                field="train.max_nonfinite_steps",
+            )
+
+    def begin_step(self, rollout: Rollout) -> None:
+        """Remembers the step's rollout (to name its prompts if an update goes non-finite)."""
+        self._current = rollout.prompts
+        self._samples = rollout.samples_per_prompt
+        self._updates_this_step = 0
+
+    def end_step(self, record: dict[str, Any], evaluate: Callable[[], dict[str, float]] | None) -> bool:
+        """Logs, evaluates, checkpoints; returns True when the run is over."""
+        self.state.step += 1
+        record = {"kind": "train", "step": self.state.step, "lr": self.scheduler.get_last_lr()[0], **record}
+        if self.state.step % self.cfg.train.log_every == 0:
+            self.metrics.write(record)
+        kl = record.get("kl", record.get("kl_k3_token"))
+        info = f"reward {record['reward']:.3f}" + ("" if kl is None else f" kl {kl:.3f}")
+        self.progress.update(self.state.step, info)
+        done = self.state.step >= self.total_steps
+        every = self.cfg.train.eval_every
+        if evaluate is not None and self.eval_prompts and (done or (every and self.state.step % every == 0)):
+            self.write_eval(evaluate())
+        save_every = self.cfg.train.save_every
+        if done or (save_every and self.state.step % save_every == 0):
+            self.checkpoint()
+        return done
+
+    def write_eval(self, result: dict[str, float]) -> None:
+        record = {"kind": "eval", "step": self.state.step, **result}
+        self.evals.append(record)
+        self.metrics.write(record)
+
+    def process_mean(self, record: dict[str, float]) -> dict[str, float]:
+        """Each value averaged over processes (the identity in one process)."""
+        if self.dist.world_size == 1:
+            return record
+        return {key: self.dist.all_sum(value) / self.dist.world_size for key, value in record.items()}
+
+    def close(self) -> None:
+        self.progress.close()
+        self.metrics.close()
+
+
+class PhaseClock:
+    """Seconds per phase of a rollout step: ``mark(phase)`` ends a phase (``time.perf_counter``).
+
+    The phases, in order: generate, reward, logprobs, train.
+    """
+
+    PHASES = ("generate", "reward", "logprobs", "train")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.ends: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        self.ends[phase] = time.perf_counter()
+
+    def timings(self, device: torch.device) -> dict[str, float]:
+        """``time_<phase>_s`` for each phase, the step's total and the peak memory so far."""
+        marks = [self.started, *(self.ends[phase] for phase in self.PHASES)]
+        spans = {f"time_{phase}_s": end - begin for phase, begin, end in zip(self.PHASES, marks[:-1], marks[1:], strict=True)}
+        return {**spans, "step_time_s": marks[-1] - self.started, "peak_mem_mb": peak_memory_mb(device)}
+
+
+@dataclass
+class RLResult:
+    state: LoopState
+    last_checkpoint: Path | None
+    evals: list[dict[str, Any]]
+    output: Path | None
