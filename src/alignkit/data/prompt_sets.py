@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from alignkit.config.rl import PromptDataSection
 from alignkit.data.dataset import resolve_chat_template
 from alignkit.data.formatting import generation_prompt_ids
 from alignkit.data.prompts import Chat, read_prompt_chats
+from alignkit.data.split import split_held_out
 from alignkit.errors import AlignkitError, DataError
 
 
@@ -52,10 +51,6 @@ def load_prompts(
     if data.eval:
         held, more = _render(data.eval, data, tokenizer)
         dropped += more
-    elif data.eval_fraction > 0:
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
-        count = max(1, round(data.eval_fraction * len(train)))
-        chosen = set(order[:count])
-        held = [p for i, p in enumerate(train) if i in chosen]
-        train = [p for i, p in enumerate(train) if i not in chosen]
+    else:
+        train, held = split_held_out(train, data.eval_fraction, seed)
     return train, held, dropped

@@ -58,9 +58,8 @@ from alignkit.evaluation.report import build_report
 from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
 from alignkit.io import atomic_write_text
-from alignkit.losses.sft import shifted_targets, token_logps
-from alignkit.models.forward import hidden_states, lm_head
 from alignkit.models.loader import load_from_fields
+from alignkit.models.logprobs import token_forward
 from alignkit.models.reward_head import load_reward_model, score_sequences
 from alignkit.result import CommandResult, say
 
@@ -243,11 +242,8 @@ def reply_token_logps(
     with lm.context():
         for start in range(0, len(sequences), batch_size):
             batch = pack(sequences[start : start + batch_size]).to(device)
-            hidden = hidden_states(lm.model, batch)
-            predict_mask, next_ids = shifted_targets(batch.input_ids, batch.loss_mask)
-            logps = token_logps(hidden[predict_mask], next_ids[predict_mask], lm_head(lm.model))
-            owners = batch.seq_ids[predict_mask]
-            out += [logps[owners == i].cpu() for i in range(batch.num_sequences)]
+            tokens = token_forward(lm.model, batch, with_entropy=False)
+            out += [tokens.logps[tokens.owners == i].cpu() for i in range(batch.num_sequences)]
     if was_training:
         lm.model.train()
     return out

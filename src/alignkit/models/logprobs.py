@@ -9,69 +9,65 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from alignkit.data.collate import Batch
-from alignkit.losses.rl import entropy_from_logits
-from alignkit.losses.sft import shifted_targets
+from alignkit.losses.sft import shifted_targets, token_logps
 from alignkit.models.forward import hidden_states, lm_head
 
 
 @dataclass
 class TokenOutputs:
-    """Per reply token, flat (N,) in sequence order; ``lengths`` (S,) says how many belong to each."""
+    """Per trained token, flat (N,) in sequence order; ``owners`` (N,) the sequence each belongs to,
+    ``lengths`` (S,) how many belong to each."""
 
     logps: torch.Tensor
-    entropy: torch.Tensor
+    entropy: torch.Tensor | None
     lengths: torch.Tensor
+    owners: torch.Tensor
     values: torch.Tensor | None = None
 
+    def sequence_sums(self) -> torch.Tensor:
+        """The log-probs summed over each sequence's tokens (S,)."""
+        return self.logps.new_zeros(self.lengths.numel()).index_add(0, self.owners, self.logps)
 
-def _logps_entropy(
-    hidden: torch.Tensor, targets: torch.Tensor, head: Any, temperature: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    logits = head(hidden).float() / temperature
-    return -F.cross_entropy(logits, targets, reduction="none"), entropy_from_logits(logits)
+    def entropy_or_fail(self) -> torch.Tensor:
+        if self.entropy is None:
+            raise ValueError("token_forward(..., with_entropy=False) computed no entropy")
+        return self.entropy
 
 
 def token_forward(
     model: Any,
     batch: Batch,
     *,
-    temperature: float,
-    chunk_size: int,
+    temperature: float = 1.0,
+    chunk_size: int = 1024,
+    with_entropy: bool = True,
     value_model: Any = None,
 ) -> TokenOutputs:
-    """Log-probs (at ``temperature``, as sampled) and entropy of each reply token, optionally values.
+    """Log-probs (at ``temperature``, as sampled) of each trained token, its entropy, optionally values.
 
     The hidden state at position t-1 predicts token t and is also the state V(s_t) is read from.
-    Only reply positions are projected to the vocabulary, ``chunk_size`` rows at a time; with
-    gradient, chunks are recomputed in backward instead of stored.
+    Only trained positions are projected to the vocabulary (``losses.sft.token_logps``, chunked).
     """
     hidden = hidden_states(model, batch)
     predict_mask, next_ids = shifted_targets(batch.input_ids, batch.loss_mask)
-    selected, targets = hidden[predict_mask], next_ids[predict_mask]
-    head = lm_head(model)
-    use_checkpoint = torch.is_grad_enabled() and selected.requires_grad and selected.shape[0] > chunk_size
-    logps, entropy = [], []
-    for start in range(0, selected.shape[0], chunk_size):
-        args = (selected[start : start + chunk_size], targets[start : start + chunk_size], head, temperature)
-        lp, ent = (
-            checkpoint(_logps_entropy, *args, use_reentrant=False)
-            if use_checkpoint
-            else _logps_entropy(*args)
-        )
-        logps.append(lp)
-        entropy.append(ent)
-    lengths = torch.bincount(batch.seq_ids[predict_mask], minlength=batch.num_sequences)
+    selected = hidden[predict_mask]
+    logps, entropy = token_logps(selected, next_ids[predict_mask], lm_head(model), chunk_size=chunk_size,
+                                 temperature=temperature, with_entropy=with_entropy)
+    owners = batch.seq_ids[predict_mask]
+    lengths = torch.bincount(owners, minlength=batch.num_sequences)
     values = None if value_model is None else value_model.values(selected, batch, predict_mask)
-    return TokenOutputs(
-        logps=torch.cat(logps),
-        lengths=lengths,
-        entropy=torch.cat(entropy),
-        values=values,
-    )
+    return TokenOutputs(logps=logps, entropy=entropy, lengths=lengths, owners=owners, values=values)
+
+
+def sequence_logps(model: Any, batch: Batch, *, chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probs of each sequence's trained tokens, and how many there are.
+
+    Returns ``(logps, lengths)``, both (num_sequences,): logps float32, lengths long.
+    """
+    out = token_forward(model, batch, chunk_size=chunk_size, with_entropy=False)
+    return out.sequence_sums(), out.lengths
 
 
 def to_rows(flat: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:

@@ -33,7 +33,6 @@ usually wants 5e-7 to 1e-6 (``train.lr=1e-6``).
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ from typing import Any
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from torch.utils.checkpoint import checkpoint
 
 from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.recipes import DPOConfig
@@ -52,15 +50,16 @@ from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_pref
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.io import atomic_write, atomic_write_text
 from alignkit.losses.preference import PreferenceLossOutput, dpo_loss, ipo_loss, orpo_loss, simpo_loss
-from alignkit.losses.sft import shifted_targets, token_logps
 from alignkit.models.adapters import save_trained_model
-from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
+from alignkit.models.forward import compile_decoder_layers
 from alignkit.models.loader import model_fingerprint, resolve_device
-from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
+from alignkit.models.logprobs import sequence_logps
+from alignkit.models.reference import Reference
 from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
 from alignkit.training.parallel import gather_for_export
+from alignkit.training.setup import lint_or_refuse, load_train_eval, prepare_model
 
 REFERENCE_FREE = ("simpo", "orpo")
 DEFAULT_BETA = {"sigmoid": 0.1, "ipo": 0.1, "cdpo": 0.1, "simpo": 2.0, "orpo": 0.1}
@@ -119,67 +118,21 @@ def pair_batch(pairs: Sequence[PreferenceExample], *, packed: bool, pad_id: int)
     return pack(sequences) if packed else pad(sequences, pad_id)
 
 
-def _target_logps(hidden: torch.Tensor, targets: torch.Tensor, head: Any, chunk_size: int) -> torch.Tensor:
-    """log p(target) per row (N,); with grad, chunks are recomputed in backward instead of stored."""
-    if not (torch.is_grad_enabled() and hidden.requires_grad and hidden.shape[0] > chunk_size):
-        return token_logps(hidden, targets, head, chunk_size=chunk_size)
-    pieces = [
-        checkpoint(
-            token_logps,
-            hidden[s : s + chunk_size],
-            targets[s : s + chunk_size],
-            head,
-            chunk_size=chunk_size,
-            use_reentrant=False,
-        )
-        for s in range(0, hidden.shape[0], chunk_size)
-    ]
-    return torch.cat(pieces)
-
-
-def sequence_logps(model: Any, batch: Batch, *, chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed log-probs of each sequence's trained tokens, and how many there are.
-
-    Returns ``(logps, lengths)``, both (num_sequences,): logps float32, lengths long. Only trained
-    positions are projected to the vocabulary; ``seq_ids`` routes each token's log-prob to its sequence.
-    """
-    hidden = hidden_states(model, batch)
-    predict_mask, next_ids = shifted_targets(batch.input_ids, batch.loss_mask)
-    # The position predicting token i+1 belongs to the same sequence (a sequence's first token is never trained).
-    owner = batch.seq_ids[predict_mask]
-    per_token = _target_logps(hidden[predict_mask], next_ids[predict_mask], lm_head(model), chunk_size)
-    logps = per_token.new_zeros(batch.num_sequences).index_add(0, owner, per_token)
-    lengths = torch.bincount(owner, minlength=batch.num_sequences)
-    return logps, lengths
-
-
 # ---------------------------------------------------------------------------------------------
 # References: each returns the reference log-probs (2B,) of the batch's sequences
 
 ReferenceFn = Callable[[Any, Sequence[PreferenceExample], Batch], torch.Tensor]
 
 
-class FrozenCopyReference:
-    """A frozen copy of the starting model (taken before any training step)."""
+class ModelReference:
+    """A reference model (``models.reference``: frozen copy or adapter disabled) as a ``ReferenceFn``."""
 
-    def __init__(self, model: Any, chunk_size: int) -> None:
-        self.model = copy.deepcopy(model).requires_grad_(False).eval()
+    def __init__(self, reference: Reference, chunk_size: int) -> None:
+        self.reference = reference
         self.chunk_size = chunk_size
 
     def __call__(self, policy: Any, pairs: Sequence[PreferenceExample], batch: Batch) -> torch.Tensor:
-        with torch.no_grad():
-            return sequence_logps(self.model, batch, chunk_size=self.chunk_size)[0]
-
-
-class AdapterDisabledReference:
-    """The policy's base weights: the same module with its LoRA adapter switched off."""
-
-    def __init__(self, chunk_size: int) -> None:
-        self.chunk_size = chunk_size
-
-    def __call__(self, policy: Any, pairs: Sequence[PreferenceExample], batch: Batch) -> torch.Tensor:
-        with torch.no_grad(), policy.disable_adapter():
-            return sequence_logps(policy, batch, chunk_size=self.chunk_size)[0]
+        return self.reference.sequence_logps(policy, batch, chunk_size=self.chunk_size)
 
 
 @dataclass
@@ -473,11 +426,9 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
     # The reference is taken from the model *before* run_loop restores a checkpoint: the starting weights.
     reference: ReferenceFn | None = None
     if reference_kind == "copy":
-        reference = FrozenCopyReference(model, cfg.train.loss_chunk_size)
+        reference = ModelReference(Reference(model, kind="copy"), cfg.train.loss_chunk_size)
     elif reference_kind == "adapter_disabled":
-        if not callable(getattr(model, "disable_adapter", None)):
-            raise ConfigError("reference=adapter_disabled needs a PEFT (LoRA) model", field="reference")
-        reference = AdapterDisabledReference(cfg.train.loss_chunk_size)
+        reference = ModelReference(Reference(model, kind="adapter_disabled"), cfg.train.loss_chunk_size)
     elif reference_kind == "precomputed":
         tables = load_or_compute_reference(
             output_dir / REFERENCE_CACHE,

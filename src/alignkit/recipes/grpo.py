@@ -77,7 +77,7 @@ def _micro_loss(
         "policy_loss": float(loss.detach()),
         "clip_fraction": float(clip_fraction.detach()),
         "approx_kl": float(approx_kl.detach()),
-        "entropy": float(masked_mean(to_rows(out.entropy, out.lengths, width), mask).detach()),
+        "entropy": float(masked_mean(to_rows(out.entropy_or_fail(), out.lengths, width), mask).detach()),
     }
     if "ref_logps" in tensors:
         kl = masked_mean(kl_estimate(logps, tensors["ref_logps"][micro].to(device), kind="k3"), mask)

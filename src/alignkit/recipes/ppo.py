@@ -129,7 +129,7 @@ def _micro_loss(
     width = tensors["mask"].shape[1]
     lengths = out.lengths
     logps, values = to_rows(out.logps, lengths, width), to_rows(out.values, lengths, width)  # type: ignore[arg-type]
-    entropy = to_rows(out.entropy, lengths, width)
+    entropy = to_rows(out.entropy_or_fail(), lengths, width)
     old = {
         key: tensors[key][micro].to(device)
         for key in ("old_logps", "old_values", "advantages", "returns", "mask")

@@ -43,11 +43,11 @@ from alignkit.models.reward_head import (
     save_reward_model,
     score_sequences,
 )
-from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
 from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
 from alignkit.training.loop import LoopResult, leaves_its_group, run_loop, setup_distributed
 from alignkit.training.parallel import gather_for_export
+from alignkit.training.setup import lint_or_refuse, load_train_eval, prepare_model
 
 
 def pair_sequences(pairs: Sequence[PreferenceExample]) -> list[tuple[list[int], list[int]]]:

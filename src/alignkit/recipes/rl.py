@@ -228,7 +228,7 @@ def rollout_tensors(
             )
             if policy:
                 out["old_logps"].append(to_rows(result.logps.cpu(), lengths, width))
-                out["entropy"].append(to_rows(result.entropy.cpu(), lengths, width))
+                out["entropy"].append(to_rows(result.entropy_or_fail().cpu(), lengths, width))
             if values:
                 out["old_values"].append(to_rows(result.values.cpu(), lengths, width))  # type: ignore[union-attr]
         if reference and run.reference is not None:
@@ -283,7 +283,7 @@ def start_run(
             cfg.data.max_prompt_length,
         )
     # Both are taken from the starting weights, before a checkpoint is restored.
-    ref = Reference(policy, lora=cfg.finetune == "lora") if reference else None
+    ref = Reference(policy, kind="adapter_disabled" if cfg.finetune == "lora" else "copy") if reference else None
     values = make_value_model(cfg, policy, dist) if value_model else None
     output_dir = Path(cfg.output_dir)
     if dist.is_main:
