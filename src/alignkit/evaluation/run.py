@@ -37,13 +37,13 @@ from alignkit.data.formatting import format_chat, generation_prompt_ids
 from alignkit.data.prompts import read_prompt_chats
 from alignkit.data.records import load_records
 from alignkit.errors import AlignkitError, ConfigError
+from alignkit.evaluation.probe_results import ProbeResult, write_probe_results
 from alignkit.evaluation.probe_sets import (
     greeting_prompts,
     harmless_lookalike_prompts,
     load_grounded_items,
 )
 from alignkit.evaluation.probes import (
-    ProbeResult,
     Scorer,
     run_grounded_probe,
     run_hello_probe,
@@ -51,7 +51,6 @@ from alignkit.evaluation.probes import (
     run_regurgitation_probe,
     run_repetition_probe,
     run_winrate_probe,
-    write_probe_results,
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
 from alignkit.evaluation.report import build_report
