@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from alignkit.config.base import load_config
 from alignkit.errors import ConfigError
 from alignkit.training.parallel import decoder_layers, optimizer_state_by_index, optimizer_state_by_name
-from tests.unit.test_sft import write_data
-from tests.unit.test_sft_resume import assert_same_last_weights, last_weights, run_driver
+from tests.recipes.test_sft import write_data
+from tests.recipes.test_sft_resume import assert_same_last_weights, last_weights, run_driver
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 needs_torchrun = pytest.mark.skipif(not TORCHRUN.exists() and shutil.which("torchrun") is None,
