@@ -177,7 +177,7 @@ def test_nonfinite_step_is_skipped_and_weights_unchanged(tmp_path: Path) -> None
 
 
 def test_nonfinite_abort_policy(tmp_path: Path) -> None:
-    from alignkit.training.loop import NonFiniteAbort
+    from alignkit.training.step import NonFiniteAbort
 
     cfg = sft_config(tmp_path, "train.max_steps=4", "train.inject_nonfinite_at=[1,2]", "train.max_nonfinite_steps=1")
     with pytest.raises(NonFiniteAbort, match="non-finite"):

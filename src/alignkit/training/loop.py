@@ -47,6 +47,7 @@ from alignkit.training.checkpoint import (
     trainable_state,
 )
 from alignkit.training.sampler import ResumableSampler
+from alignkit.training.step import NonFiniteGuard, clip_and_step
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -61,10 +62,6 @@ class Objective(Protocol):
     def loss(self, model: torch.nn.Module, examples: Sequence[Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Summed loss over the micro-batch, and metric *sums* (divided by the normaliser when logged)."""
         ...
-
-
-class NonFiniteAbort(AlignkitError):
-    """Too many non-finite steps."""
 
 
 @dataclass
@@ -427,6 +424,7 @@ def run_loop(
     metrics = MetricsWriter(output_dir / "metrics.jsonl", enabled=dist.is_main,
                             resume_step=state.step if resume_from is not None else None)
     progress = Progress(steps_total, state.step, enabled=dist.is_main, description=description)
+    guard = NonFiniteGuard(state, metrics.write, limit=cfg.max_nonfinite_steps)
     last_ckpt: Path | None = resume_from
     best_ckpt: Path | None = ckpt_root / "best" if (ckpt_root / "best").is_dir() else None
     stopped_early = False
@@ -489,26 +487,18 @@ def run_loop(
             step_loss = dist.all_sum(loss_sum) / max(global_norm, 1e-12)
             if state.step in cfg.inject_nonfinite_at:
                 step_loss = float("nan")
-            grad_norm = parallel.global_grad_norm(torch.nn.utils.clip_grad_norm_(
-                params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")))
-            finite = math.isfinite(step_loss) and bool(torch.isfinite(grad_norm))
+            grad_norm, finite = clip_and_step(params, optimizer, scheduler, loss=step_loss,
+                                              max_grad_norm=cfg.max_grad_norm)
+            records = _records([e for mb in micro_batches for e in mb])
             if finite:
-                optimizer.step()
-                scheduler.step()
                 state.optimizer_steps += 1
             else:
-                state.nonfinite_steps += 1
-                records = _records([e for mb in micro_batches for e in mb])
-                metrics.write({"kind": "nonfinite", "step": state.step, "loss": step_loss,
-                               "grad_norm": float(grad_norm), "records": records})
-                log.warning("step %d: non-finite loss/grad norm (loss=%s, grad_norm=%s); skipped. Records: %s",
-                            state.step, step_loss, float(grad_norm), ", ".join(records[:8]))
-            optimizer.zero_grad(set_to_none=True)
+                guard.skipped(state.step, loss=step_loss, grad_norm=grad_norm, records=records)
             elapsed = time.perf_counter() - t0
             tokens = dist.all_sum(sum(_example_tokens(e) for mb in micro_batches for e in mb))
             epoch = sampler.state.epoch + sampler.state.position / max(1, sampler.per_rank)
             record = {"kind": "train", "step": state.step, "epoch": round(epoch, 4), "loss": step_loss,
-                      "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                      "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                       "trained_tokens": global_norm, "tokens": tokens, "tokens_per_s": tokens / max(elapsed, 1e-9),
                       "step_time_s": elapsed, "peak_mem_mb": peak_memory_mb(device), "skipped": not finite}
             for key, value in metric_sums.items():
@@ -518,13 +508,7 @@ def run_loop(
             progress.update(state.step, f"loss {step_loss:.4f}")
             if on_step_end is not None:
                 on_step_end(state.step, record)
-            if state.nonfinite_steps > cfg.max_nonfinite_steps:
-                raise NonFiniteAbort(
-                    f"{state.nonfinite_steps} non-finite steps (limit train.max_nonfinite_steps="
-                    f"{cfg.max_nonfinite_steps}); last at step {state.step}, records "
-                    f"{', '.join(_records([e for mb in micro_batches for e in mb])[:4])}",
-                    field="train.max_nonfinite_steps",
-                )
+            guard.check(state.step, records)
             stop = False
             if cfg.eval_every and state.step % cfg.eval_every == 0:
                 stop = run_eval(epoch)

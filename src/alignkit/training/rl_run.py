@@ -31,7 +31,6 @@ from alignkit.training.checkpoint import (
 from alignkit.training.loop import (
     Distributed,
     MetricsWriter,
-    NonFiniteAbort,
     Progress,
     build_optimizer,
     build_scheduler,
@@ -39,6 +38,7 @@ from alignkit.training.loop import (
 )
 from alignkit.training.rollout import Rollout
 from alignkit.training.sampler import ResumableSampler
+from alignkit.training.step import NonFiniteGuard, clip_and_step
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class RLRun:
         self.progress = Progress(
             self.total_steps, self.state.step, enabled=self.dist.is_main, description=self.description
         )
+        self.guard = NonFiniteGuard(self.state, self.metrics.write, limit=self.cfg.train.max_nonfinite_steps)
 
     @property
     def policy(self) -> Any:
@@ -221,47 +222,17 @@ class RLRun:
         if self.state.step + 1 in self.cfg.train.inject_nonfinite_at and self._updates_this_step == 0:
             loss_sum = float("nan")  # testing aid: the first update of these steps
         self._updates_this_step += 1
-        max_norm = self.cfg.train.max_grad_norm if self.cfg.train.max_grad_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
-        finite = math.isfinite(loss_sum) and bool(torch.isfinite(grad_norm))
+        grad_norm, finite = clip_and_step(self.params, self.optimizer, self.scheduler, loss=loss_sum,
+                                          max_grad_norm=self.cfg.train.max_grad_norm)
         if finite:
-            self.optimizer.step()
-            self.scheduler.step()
             self.state.optimizer_steps += 1
         else:
-            self._skip(indices, loss_sum, float(grad_norm))
-        self.optimizer.zero_grad(set_to_none=True)
+            records = sorted({self._current[i // self._samples].name for i in indices})
+            self.guard.skipped(self.state.step + 1, loss=loss_sum, grad_norm=grad_norm, records=records)
+            self.guard.check(self.state.step + 1, records)
         # Weights are shares of the global token count: summed over processes, the sums are the means.
         result = {k: self.dist.all_sum(v) for k, v in sums.items()}
-        return {**result, "loss": loss_sum, "grad_norm": float(grad_norm), "skipped": float(not finite)}
-
-    def _skip(self, indices: list[int], loss: float, grad_norm: float) -> None:
-        """The non-finite guard: no optimizer or scheduler update; counted; abort past the limit."""
-        self.state.nonfinite_steps += 1
-        names = sorted({self._current[i // self._samples].name for i in indices})
-        self.metrics.write(
-            {
-                "kind": "nonfinite",
-                "step": self.state.step + 1,
-                "loss": loss,
-                "grad_norm": grad_norm,
-                "records": names,
-            }
-        )
-        log.warning(
-            "step %d: non-finite loss/grad norm (loss=%s, grad_norm=%s); update skipped. Prompts: %s",
-            self.state.step + 1,
-            loss,
-            grad_norm,
-            ", ".join(names[:8]),
-        )
-        if self.state.nonfinite_steps > self.cfg.train.max_nonfinite_steps:
-            raise NonFiniteAbort(
-                f"{self.state.nonfinite_steps} non-finite updates (limit train.max_nonfinite_steps="
-                f"{self.cfg.train.max_nonfinite_steps}); last at step {self.state.step + 1}, prompts "
-                f"{', '.join(names[:4])}",
-                field="train.max_nonfinite_steps",
-            )
+        return {**result, "loss": loss_sum, "grad_norm": grad_norm, "skipped": float(not finite)}
 
     def begin_step(self, rollout: Rollout) -> None:
         """Remembers the step's rollout (to name its prompts if an update goes non-finite)."""
