@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from alignkit.config.base import load_config
 from alignkit.config.rl import PPOConfig
+from alignkit.data.dataset import data_fingerprint
 from alignkit.errors import ConfigError
 from alignkit.losses.rl import kl_estimate, ppo_policy_loss
 from alignkit.models.logprobs import to_rows, token_forward
@@ -173,6 +174,8 @@ def test_ppo_raises_reward_at_bounded_kl(tmp_path: Path) -> None:
         assert all(key in r for r in rows), key
     assert all(r["time_generate_s"] > 0 and r["time_train_s"] > 0 for r in rows)
     assert result.output == out / "model" and (out / "run.json").is_file()
+    # run.json names the data it was built from, as the SFT/DPO/RM manifests do.
+    assert json.loads((out / "run.json").read_text())["data_fingerprint"] == data_fingerprint(cfg.data.train)
     start = rl.load_policy(cfg, Distributed())[1].state_dict()
     trained = load_file(str(out / "model" / "model.safetensors"))
     assert any(not torch.equal(start[k], trained[k]) for k in trained if k in start)

@@ -27,6 +27,7 @@ import torch
 
 from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.rl import RLFields
+from alignkit.data.dataset import data_fingerprint
 from alignkit.data.prompt_sets import load_prompts
 from alignkit.errors import ConfigError, DataError
 from alignkit.generation.types import Chat
@@ -319,6 +320,7 @@ def finish_run(run: RLRun, *, kind: str, stop_after_step: int | None, extra: dic
         manifest = {
             "kind": kind,
             "config_hash": run.config_hash,
+            "data_fingerprint": data_fingerprint(cfg.data.train) if cfg.data.train else None,
             "base_model": cfg.model,
             "adapter": cfg.adapter,
             "finetune": cfg.finetune,

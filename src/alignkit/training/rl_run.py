@@ -36,6 +36,7 @@ from alignkit.training.loop import (
     build_scheduler,
     peak_memory_mb,
 )
+from alignkit.training.parallel import all_reduce_gradients
 from alignkit.training.rollout import Rollout
 from alignkit.training.sampler import ResumableSampler
 from alignkit.training.step import NonFiniteGuard, clip_and_step
@@ -215,10 +216,7 @@ class RLRun:
                 sums[key] = sums.get(key, 0.0) + value * weight
         loss_sum = self.dist.all_sum(loss_sum)
         if self.dist.world_size > 1:
-            for p in self.params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                torch.distributed.all_reduce(p.grad)
+            all_reduce_gradients(self.params)
         if self.state.step + 1 in self.cfg.train.inject_nonfinite_at and self._updates_this_step == 0:
             loss_sum = float("nan")  # testing aid: the first update of these steps
         self._updates_this_step += 1
