@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = ROOT / "examples" / "data" / "prefs_toy.jsonl"
+TOY = ROOT / "tests" / "assets" / "prefs_toy.jsonl"
 SHAPES = {
     # SmolLM2-135M (the embedded model's shapes) and Llama-3.2-1B.
     "135m": {

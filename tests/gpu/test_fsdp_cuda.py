@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.recipes.test_sft import write_data
+from tests.helpers.data import write_data
 from tests.recipes.test_sft_resume import run_driver
 
 pytestmark = [pytest.mark.gpu,

@@ -31,7 +31,7 @@ from alignkit.recipes.dpo import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "prefs_toy.jsonl"
+TOY = Path(__file__).resolve().parents[1] / "assets" / "prefs_toy.jsonl"
 LOG2_F32 = float(torch.tensor(math.log(2.0), dtype=torch.float32))
 
 

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from alignkit.config.base import load_config
 from alignkit.errors import ConfigError
 from alignkit.training.parallel import decoder_layers, optimizer_state_by_index, optimizer_state_by_name
-from tests.recipes.test_sft import write_data
+from tests.helpers.data import write_data
 from tests.recipes.test_sft_resume import assert_same_last_weights, last_weights, run_driver
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"

@@ -25,7 +25,7 @@ from alignkit.recipes.reward import RewardConfig, RewardObjective, ScoreConfig, 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "prefs_toy.jsonl"
+TOY = Path(__file__).resolve().parents[1] / "assets" / "prefs_toy.jsonl"
 
 
 @pytest.fixture(scope="module")

@@ -16,26 +16,7 @@ from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import GenerationParams
 from alignkit.recipes.sft import SFTConfig, SFTObjective, run_sft
 from alignkit.training.checkpoint import trainable_state
-
-CONVERSATIONS = [
-    ("hello", "Hi! How can I help?"),
-    ("what is the lamp called", "It is called Lumo."),
-    ("how long does the battery last", "About fourteen hours."),
-    ("can I dim it", "Yes, slide along the top strip."),
-    ("is it waterproof", "No, keep it dry."),
-    ("what colors does it have", "Warm and cool white."),
-    ("how do I reset it", "Hold the button for ten seconds."),
-    ("thanks", "You are welcome!"),
-]
-
-
-def write_data(path: Path, pairs=CONVERSATIONS) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        for user, reply in pairs:
-            record = {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]}
-            handle.write(json.dumps(record) + "\n")
-    return path
+from tests.helpers.data import CONVERSATIONS, write_data
 
 
 def sft_config(tmp_path: Path, *overrides: str) -> SFTConfig:
