@@ -101,8 +101,18 @@ def _step_metrics(rollout: Rollout, scores: Any, group_size: int) -> dict[str, f
 
 
 @leaves_its_group
-def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult:
-    """Runs GRPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
+def run_grpo(
+    cfg: GRPOConfig,
+    *,
+    stop_after_step: int | None = None,
+    rollouts: Callable[..., Rollout] = generate,
+    before_finish: Callable[[RLRun], None] | None = None,
+) -> RLResult:
+    """Runs GRPO as configured; outputs go to ``cfg.output_dir``.
+
+    Testing aids: ``stop_after_step``; ``rollouts`` replaces the sampling of the training rollouts
+    (``training.rollout.generate``'s signature); ``before_finish`` sees the run before it is saved.
+    """
     group = cfg.grpo.group_size
     # LoRA gets its reference for free (adapter disabled), so held-out KL is measured even with beta=0.
     run, source, _ = start_run(
@@ -122,7 +132,7 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
         while run.state.step < run.total_steps:
             clock = PhaseClock()
             prompts, seed = run.next_prompts()
-            rollout = generate(
+            rollout = rollouts(
                 run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed, samples_per_prompt=group
             )
             run.begin_step(rollout)
@@ -153,6 +163,8 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
                 break
     finally:
         run.close()
+    if before_finish is not None:
+        before_finish(run)
     return finish_run(run, kind="grpo", stop_after_step=stop_after_step, extra={"group_size": group})
 
 

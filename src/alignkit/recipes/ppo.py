@@ -184,8 +184,18 @@ def _advantage_metrics(
 
 
 @leaves_its_group
-def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
-    """Runs PPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
+def run_ppo(
+    cfg: PPOConfig,
+    *,
+    stop_after_step: int | None = None,
+    rollouts: Callable[..., Rollout] = generate,
+    before_finish: Callable[[RLRun], None] | None = None,
+) -> RLResult:
+    """Runs PPO as configured; outputs go to ``cfg.output_dir``.
+
+    Testing aids: ``stop_after_step``; ``rollouts`` replaces the sampling of the training rollouts
+    (``training.rollout.generate``'s signature); ``before_finish`` sees the run before it is saved.
+    """
     run, source, _ = start_run(
         cfg,
         description="ppo",
@@ -204,7 +214,7 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
         while run.state.step < run.total_steps:
             clock = PhaseClock()
             prompts, seed = run.next_prompts()
-            rollout = generate(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
+            rollout = rollouts(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
             run.begin_step(rollout)
             clock.mark("generate")
             scores = score_replies(
@@ -232,6 +242,8 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
                 break
     finally:
         run.close()
+    if before_finish is not None:
+        before_finish(run)
     return finish_run(
         run,
         kind="ppo",
