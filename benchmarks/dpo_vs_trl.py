@@ -160,7 +160,8 @@ def run_alignkit(args: argparse.Namespace, data: Path, workdir: Path) -> dict[st
     from alignkit.data.dataset import load_preference_data
     from alignkit.models.adapters import apply_lora
     from alignkit.recipes.dpo import AdapterDisabledReference, DPOObjective, FrozenCopyReference
-    from alignkit.training.loop import Distributed, run_loop
+    from alignkit.training.distributed import Distributed
+    from alignkit.training.loop import run_loop
 
     cuda = args.cuda
     model, tokenizer = load_policy(args.shape, cuda)

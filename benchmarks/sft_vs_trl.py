@@ -281,7 +281,8 @@ def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[di
     from alignkit.config.training import TrainSection
     from alignkit.data.dataset import Example
     from alignkit.recipes.sft import SFTObjective
-    from alignkit.training.loop import Distributed, run_loop
+    from alignkit.training.distributed import Distributed
+    from alignkit.training.loop import run_loop
 
     warmup, steps = spec["warmup"], spec["steps"]
     examples = [Example(input_ids=r["input_ids"], loss_mask=r["loss_mask"], source="bench", line=i + 1, index=i)

@@ -19,7 +19,7 @@ from alignkit.recipes import rl
 from alignkit.recipes.ppo import kl_shaped_rewards, run_ppo
 from alignkit.rewards import examples
 from alignkit.rewards.scorers import FunctionScorer, import_object, make_scorer
-from alignkit.training.loop import Distributed
+from alignkit.training.distributed import Distributed
 from alignkit.training.rollout import generate
 from alignkit.training.step import NonFiniteAbort
 from tests.helpers.rl import (

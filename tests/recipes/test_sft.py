@@ -167,7 +167,7 @@ def test_nonfinite_abort_policy(tmp_path: Path) -> None:
 
 def test_lora_changes_trainable_only(tmp_path: Path) -> None:
     from alignkit.models.loader import load_model
-    from alignkit.training.loop import Distributed
+    from alignkit.training.distributed import Distributed
     from alignkit.training.setup import prepare_model
 
     cfg = sft_config(tmp_path, "finetune=lora", "lora.r=4", "train.max_steps=3")

@@ -57,7 +57,8 @@ from alignkit.models.logprobs import sequence_logps
 from alignkit.models.reference import Reference
 from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
-from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
+from alignkit.training.distributed import Distributed, leaves_its_group, setup_distributed
+from alignkit.training.loop import LoopResult, run_loop
 from alignkit.training.parallel import gather_for_export
 from alignkit.training.setup import lint_or_refuse, load_train_eval, prepare_model
 

@@ -74,7 +74,7 @@ from alignkit.recipes.rl import (
     start_run,
 )
 from alignkit.result import CommandResult
-from alignkit.training.loop import leaves_its_group
+from alignkit.training.distributed import leaves_its_group
 from alignkit.training.rl_run import PhaseClock, RLResult, RLRun
 from alignkit.training.rollout import Rollout, generate
 

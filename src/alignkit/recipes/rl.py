@@ -45,10 +45,7 @@ from alignkit.rewards.scorers import Scorer, make_scorer
 from alignkit.training.checkpoint import (
     versions,
 )
-from alignkit.training.loop import (
-    Distributed,
-    setup_distributed,
-)
+from alignkit.training.distributed import Distributed, setup_distributed
 from alignkit.training.rl_run import RLResult, RLRun, Trainable
 from alignkit.training.rollout import Rollout, generate
 

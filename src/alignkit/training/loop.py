@@ -17,41 +17,32 @@ over processes, so the loss scaling below serves both.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import math
-import os
 import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol
 
 import torch
 
 from alignkit.config.training import TrainSection
-from alignkit.errors import AlignkitError, CheckpointError
+from alignkit.errors import AlignkitError
 from alignkit.training import parallel
 from alignkit.training.checkpoint import (
     LoopState,
     checkpoint_dirs,
-    find_resume_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    read_checkpoint,
-    restore_loop,
-    save_checkpoint,
-    trainable_state,
 )
+from alignkit.training.distributed import Distributed
+from alignkit.training.run_state import RunState
 from alignkit.training.sampler import ResumableSampler
 from alignkit.training.step import NonFiniteGuard, clip_and_step
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class Objective(Protocol):
@@ -62,93 +53,6 @@ class Objective(Protocol):
     def loss(self, model: torch.nn.Module, examples: Sequence[Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Summed loss over the micro-batch, and metric *sums* (divided by the normaliser when logged)."""
         ...
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        """Waits until every process gets here (and, under gloo, until their earlier work is done)."""
-        if self.world_size > 1:
-            torch.distributed.barrier()
-
-    def all_sum(self, value: float) -> float:
-        if self.world_size == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(tensor)
-        return float(tensor.item())
-
-    def all_max(self, value: float) -> float:
-        if self.world_size == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
-        return float(tensor.item())
-
-    def all_sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Element-wise sum over processes, as a new tensor on ``tensor``'s device (the identity in one
-        process). Reduced on ``self.device``: NCCL reduces CUDA tensors only, and rollouts live on the CPU."""
-        if self.world_size == 1:
-            return tensor
-        reduced = tensor.detach().to(self.device, copy=True)
-        torch.distributed.all_reduce(reduced)
-        return reduced.to(tensor.device)
-
-
-def setup_distributed(device: torch.device) -> Distributed:
-    """Joins the process group when launched by torchrun/accelerate (WORLD_SIZE > 1)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return Distributed(device=device)
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    rank = torch.distributed.get_rank()
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    return Distributed(rank=rank, world_size=world_size, device=device)
-
-
-def _group_is_up() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def leaves_its_group(run: Callable[P, R]) -> Callable[P, R]:
-    """For a recipe's entry point: when the call joined the process group (``setup_distributed`` under
-    torchrun), every process leaves it once the call has returned; a group the caller made is left alone.
-
-    Why after the return: the model (FSDP's state holds the group) must be gone for the group to be freed,
-    and only a freed gloo group stops its worker threads (why that matters: ``free_destroyed_groups``).
-    Nothing is left on an error: the other processes may still be in a collective, and the launcher stops
-    them when this one exits non-zero.
-    """
-
-    @functools.wraps(run)
-    def run_then_leave(*args: P.args, **kwargs: P.kwargs) -> R:
-        joined = not _group_is_up()
-        result = run(*args, **kwargs)
-        if joined and _group_is_up():
-            leave_group()
-        return result
-
-    return run_then_leave
-
-
-def leave_group() -> None:
-    """Waits for every process (a gloo barrier also waits for all earlier work of the group), leaves the group
-    and frees it, which joins gloo's worker threads."""
-    torch.distributed.barrier()
-    torch.distributed.destroy_process_group()
-    parallel.free_destroyed_groups()
 
 
 class _ObjectiveModule(torch.nn.Module):
@@ -345,29 +249,6 @@ def _records(examples: Sequence[Any]) -> list[str]:
     return [f"{getattr(e, 'source', '?')}:{getattr(e, 'line', '?')}" for e in examples]
 
 
-def _load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                     sharded: bool) -> tuple[LoopState, dict[str, Any], str]:
-    """Restores a checkpoint into the model as this run holds it (a replica, or this process's shards)."""
-    if not sharded:
-        return load_checkpoint(folder, model=model, optimizer=optimizer, scheduler=scheduler)
-    saved = read_checkpoint(folder, trainable_names=[name for name, p in model.named_parameters() if p.requires_grad])
-    parallel.load_sharded(model, optimizer, trainable=saved.trainable, optimizer_state=saved.optimizer_state)
-    return restore_loop(saved, scheduler=scheduler)
-
-
-def _checkpoint_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, sharded: bool,
-                        is_main: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The trainable weights and optimizer state a checkpoint stores, on rank 0 ({} elsewhere).
-
-    Under FSDP they are gathered from every process's shards, so every rank must call this.
-    """
-    if sharded:
-        return parallel.gather_trainable(model), parallel.gather_optimizer_state(model, optimizer)
-    if not is_main:
-        return {}, {}
-    return trainable_state(model), optimizer.state_dict()
-
-
 def run_loop(
     *,
     model: torch.nn.Module,
@@ -398,22 +279,11 @@ def run_loop(
     steps_total = total_steps(len(train_examples), cfg, dist.world_size)
     scheduler = build_scheduler(optimizer, cfg, steps_total)
     sampler = ResumableSampler(len(train_examples), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    state = LoopState()
-    resume_from = find_resume_checkpoint(output_dir, resume)
-    if resume_from is not None:
-        state, sampler_state, saved_hash = _load_checkpoint(resume_from, model=model, optimizer=optimizer,
-                                                            scheduler=scheduler, sharded=sharded)
-        try:
-            sampler.load_state_dict(sampler_state)
-        except ValueError as exc:
-            raise CheckpointError(str(exc), source=str(resume_from), field="resume") from None
-        if saved_hash and saved_hash != config_hash:
-            log.warning("resuming from %s, written with a different config (hash %s, now %s)", resume_from,
-                        saved_hash, config_hash)
-        if load_extra_state is not None:
-            load_extra_state(state.extra)
-        if dist.is_main:
-            print(f"resumed from {resume_from} at step {state.step}", flush=True)
+    run_state = RunState(output_dir=output_dir, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
+                         config_hash=config_hash, keep_last=cfg.keep_last, dist=dist, sharded=sharded,
+                         extra_state=extra_state, load_extra_state=load_extra_state)
+    resume_from = run_state.restore(resume)
+    state = run_state.state
     per_step = cfg.batch_size * cfg.grad_accum
     module: torch.nn.Module = objective_module
     ddp: torch.nn.parallel.DistributedDataParallel | None = None
@@ -431,17 +301,7 @@ def run_loop(
     model.train()
 
     def checkpoint(tag: str | None = None) -> Path:
-        folder = ckpt_root / (tag or f"step-{state.step:06d}")
-        trainable, optimizer_state = _checkpoint_tensors(model, optimizer, sharded=sharded, is_main=dist.is_main)
-        if dist.is_main:
-            if extra_state is not None:
-                state.extra = extra_state()
-            save_checkpoint(folder, trainable=trainable, optimizer_state=optimizer_state, scheduler=scheduler,
-                            sampler_state=sampler.state_dict(), loop_state=state, config_hash=config_hash)
-            if tag is None:
-                prune_checkpoints(ckpt_root, cfg.keep_last)
-        dist.barrier()
-        return folder
+        return run_state.save(tag)
 
     def run_eval(epoch: float) -> bool:
         """Evaluates; returns True when early stopping says stop."""

@@ -18,26 +18,15 @@ import torch
 
 from alignkit.config.rl import RLFields
 from alignkit.data.prompt_sets import Prompt
-from alignkit.errors import CheckpointError
 from alignkit.models.reference import Reference
 from alignkit.training.checkpoint import (
     LoopState,
-    find_resume_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    save_checkpoint,
-    trainable_state,
 )
-from alignkit.training.loop import (
-    Distributed,
-    MetricsWriter,
-    Progress,
-    build_optimizer,
-    build_scheduler,
-    peak_memory_mb,
-)
+from alignkit.training.distributed import Distributed
+from alignkit.training.loop import MetricsWriter, Progress, build_optimizer, build_scheduler, peak_memory_mb
 from alignkit.training.parallel import all_reduce_gradients
 from alignkit.training.rollout import Rollout
+from alignkit.training.run_state import RunState
 from alignkit.training.sampler import ResumableSampler
 from alignkit.training.step import NonFiniteGuard, clip_and_step
 
@@ -96,7 +85,13 @@ class RLRun:
         self.pad_id = self.tokenizer.pad_token_id or 0
         self.params = [p for p in self.trainable.parameters() if p.requires_grad]
         self.trainable.train()  # from_pretrained returns eval mode; gradient checkpointing needs train mode
-        self._restore()
+        self.run_state = RunState(
+            output_dir=self.output_dir, model=self.trainable, optimizer=self.optimizer, scheduler=self.scheduler,
+            sampler=self.sampler, config_hash=self.config_hash, keep_last=train.keep_last, dist=self.dist,
+            extra_state=self._extra_state, load_extra_state=self._load_extra_state,
+        )
+        self.resumed_from = self.last_checkpoint = self.run_state.restore(self.cfg.resume)
+        self.state = self.run_state.state
         self.metrics = MetricsWriter(
             self.output_dir / "metrics.jsonl",
             enabled=self.dist.is_main,
@@ -117,45 +112,20 @@ class RLRun:
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def _restore(self) -> None:
-        folder = find_resume_checkpoint(self.output_dir, self.cfg.resume)
-        if folder is None:
-            return
-        self.state, sampler_state, saved_hash = load_checkpoint(
-            folder, model=self.trainable, optimizer=self.optimizer, scheduler=self.scheduler
-        )
-        try:
-            self.sampler.load_state_dict(sampler_state)
-        except ValueError as exc:
-            raise CheckpointError(str(exc), source=str(folder), field="resume") from None
-        if saved_hash and saved_hash != self.config_hash:
-            log.warning("resuming from %s, written with a different config", folder)
-        _decode_rng(self.rng, self.state.extra["rollout_rng"])
+    def _extra_state(self) -> dict[str, Any]:
+        extra = {"rollout_rng": _encode_rng(self.rng)}
         if self.kl_controller is not None:
-            self.kl_controller.load_state_dict(self.state.extra["kl_controller"])
-        self.resumed_from = self.last_checkpoint = folder
-        if self.dist.is_main:
-            print(f"resumed from {folder} at step {self.state.step}", flush=True)
+            extra["kl_controller"] = self.kl_controller.state_dict()
+        return extra
+
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        _decode_rng(self.rng, extra["rollout_rng"])
+        if self.kl_controller is not None:
+            self.kl_controller.load_state_dict(extra["kl_controller"])
 
     def checkpoint(self) -> Path:
-        folder = self.output_dir / "checkpoints" / f"step-{self.state.step:06d}"
-        if self.dist.is_main:
-            self.state.extra = {"rollout_rng": _encode_rng(self.rng)}
-            if self.kl_controller is not None:
-                self.state.extra["kl_controller"] = self.kl_controller.state_dict()
-            save_checkpoint(
-                folder,
-                trainable=trainable_state(self.trainable),
-                optimizer_state=self.optimizer.state_dict(),
-                scheduler=self.scheduler,
-                sampler_state=self.sampler.state_dict(),
-                loop_state=self.state,
-                config_hash=self.config_hash,
-            )
-            prune_checkpoints(self.output_dir / "checkpoints", self.cfg.train.keep_last)
-        self.dist.barrier()
-        self.last_checkpoint = folder
-        return folder
+        self.last_checkpoint = self.run_state.save()
+        return self.last_checkpoint
 
     # -- one rollout step ------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from alignkit.errors import AlignkitError, DataError
 from alignkit.models.adapters import apply_lora, check_qlora_available
 from alignkit.models.attention import use_packed_attention
 from alignkit.models.loader import load_from_fields, load_model_4bit
-from alignkit.training.loop import Distributed
+from alignkit.training.distributed import Distributed
 
 ExampleT = TypeVar("ExampleT")
 
