@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,34 +34,26 @@ from alignkit.training.sampler import ResumableSampler
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class RunState:
     """``restore`` once, before training; ``save`` at every checkpoint (every process calls it)."""
 
-    def __init__(
-        self,
-        *,
-        output_dir: Path,
-        model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: Any,
-        sampler: ResumableSampler,
-        config_hash: str,
-        keep_last: int,
-        dist: Distributed,
-        sharded: bool = False,
-        extra_state: Callable[[], dict[str, Any]] | None = None,
-        load_extra_state: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
-        self.output_dir = output_dir
-        self.root = output_dir / "checkpoints"
-        self.model, self.optimizer, self.scheduler, self.sampler = model, optimizer, scheduler, sampler
-        self.config_hash = config_hash
-        self.keep_last = keep_last
-        self.dist = dist
-        self.sharded = sharded
-        self.extra_state = extra_state
-        self.load_extra_state = load_extra_state
-        self.state = LoopState()
+    output_dir: Path
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    sampler: ResumableSampler
+    config_hash: str
+    keep_last: int
+    dist: Distributed
+    sharded: bool = False
+    extra_state: Callable[[], dict[str, Any]] | None = None
+    load_extra_state: Callable[[dict[str, Any]], None] | None = None
+    state: LoopState = field(default_factory=LoopState)
+
+    @property
+    def root(self) -> Path:
+        return self.output_dir / "checkpoints"
 
     def restore(self, resume: str | None) -> Path | None:
         """Loads the checkpoint ``resume`` names (``auto``: the newest), if any; returns its folder."""
