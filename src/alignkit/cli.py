@@ -68,7 +68,7 @@ def _parameters(command: Command) -> list[inspect.Parameter]:
     def option(name: str, default: Any, annotation: Any) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
-    params = [option("words", typer.Argument(None, help=command.positional_help, show_default=False),
+    params = [option("words", typer.Argument(None, metavar="ARGS", help=command.positional_help, show_default=False),
                      list[str] | None)]
     for flag in command.flags:
         if flag.value is not None:
