@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from alignkit.training.checkpoint import LoopState
-from alignkit.training.step import NonFiniteAbort, NonFiniteGuard, clip_and_step
+from alignkit.training.step import NonFiniteAbort, NonFiniteGuard, autocast, autocast_dtype, clip_and_step
 
 
 def _setup() -> tuple[torch.nn.Parameter, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -52,3 +52,14 @@ def test_the_guard_counts_records_and_aborts_past_the_limit() -> None:
     guard.skipped(5, loss=1.0, grad_norm=float("inf"), records=["b.jsonl:1"])
     with pytest.raises(NonFiniteAbort, match=r"2 non-finite steps .* last at step 5, records b.jsonl:1"):
         guard.check(5, ["b.jsonl:1"])
+
+
+def test_one_autocast_policy_bf16_only_for_fp32_weights_training_on_cuda() -> None:
+    fp32 = torch.nn.Linear(2, 2)
+    frozen = torch.nn.Linear(2, 2).requires_grad_(False)
+    bf16 = torch.nn.Linear(2, 2).to(torch.bfloat16)
+    assert autocast_dtype(torch.device("cuda"), fp32) == torch.bfloat16
+    assert autocast_dtype(torch.device("cuda"), frozen) is None and autocast_dtype(torch.device("cuda"), bf16) is None
+    assert autocast_dtype(torch.device("cpu"), fp32) is None
+    with autocast(torch.device("cpu"), fp32):
+        assert not torch.is_autocast_enabled("cpu") and fp32(torch.ones(1, 2)).dtype == torch.float32

@@ -48,6 +48,7 @@ from alignkit.training.checkpoint import (
 from alignkit.training.distributed import Distributed, setup_distributed
 from alignkit.training.rl_run import RLResult, RLRun, Trainable
 from alignkit.training.rollout import Rollout, generate
+from alignkit.training.step import autocast
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +190,14 @@ def micro_forward(run: RLRun, rollout: Rollout, micro: list[int], *, values: boo
     """``token_forward`` of the policy (with gradient) on the replies ``micro``, as the run samples them."""
     cfg = run.cfg
     batch = rollout.batch(micro, packed=cfg.train.packing, pad_id=run.pad_id).to(run.dist.device)
-    return token_forward(
-        run.policy,
-        batch,
-        temperature=cfg.rollout.temperature,
-        chunk_size=cfg.train.loss_chunk_size,
-        value_model=run.value_model if values else None,
-    )
+    with autocast(run.dist.device, run.trainable):
+        return token_forward(
+            run.policy,
+            batch,
+            temperature=cfg.rollout.temperature,
+            chunk_size=cfg.train.loss_chunk_size,
+            value_model=run.value_model if values else None,
+        )
 
 
 @torch.no_grad()
@@ -209,9 +211,21 @@ def rollout_tensors(
     """
     device, width = run.dist.device, int(rollout.lengths.max())
     out: dict[str, list[torch.Tensor]] = {"old_logps": [], "entropy": [], "old_values": [], "ref_logps": []}
-    temperature, chunk_size = run.cfg.rollout.temperature, run.cfg.train.loss_chunk_size
     was_training = run.trainable.training
     run.trainable.eval()
+    # The same autocast as the training forwards (micro_forward): at an unchanged policy the ratio is 1.
+    with autocast(device, run.trainable):
+        _rollout_forwards(run, rollout, out, width=width, policy=policy, values=values, reference=reference)
+    run.trainable.train(was_training)
+    tensors = {key: torch.cat(rows) for key, rows in out.items() if rows}
+    tensors["mask"] = reply_mask(rollout.lengths, width)
+    return tensors
+
+
+def _rollout_forwards(run: RLRun, rollout: Rollout, out: dict[str, list[torch.Tensor]], *, width: int, policy: bool,
+                      values: bool, reference: bool) -> None:
+    device = run.dist.device
+    temperature, chunk_size = run.cfg.rollout.temperature, run.cfg.train.loss_chunk_size
     for start in range(0, len(rollout), run.cfg.train.batch_size):
         indices = list(range(start, min(start + run.cfg.train.batch_size, len(rollout))))
         batch = rollout.batch(indices, packed=run.cfg.train.packing, pad_id=run.pad_id).to(device)
@@ -232,10 +246,6 @@ def rollout_tensors(
         if reference and run.reference is not None:
             ref = run.reference.logps(run.policy, batch, temperature=temperature, chunk_size=chunk_size)
             out["ref_logps"].append(to_rows(ref.cpu(), lengths, width))
-    run.trainable.train(was_training)
-    tensors = {key: torch.cat(rows) for key, rows in out.items() if rows}
-    tensors["mask"] = reply_mask(rollout.lengths, width)
-    return tensors
 
 
 def command_result(kind: str, model: str, result: RLResult) -> CommandResult:

@@ -40,7 +40,7 @@ from alignkit.training.checkpoint import (
 from alignkit.training.distributed import Distributed
 from alignkit.training.run_state import RunState
 from alignkit.training.sampler import ResumableSampler
-from alignkit.training.step import NonFiniteGuard, clip_and_step
+from alignkit.training.step import NonFiniteGuard, autocast, autocast_dtype, clip_and_step
 
 log = logging.getLogger(__name__)
 
@@ -191,18 +191,6 @@ class LoopResult:
     best_checkpoint: Path | None
 
 
-def _autocast_dtype(device: torch.device, model: torch.nn.Module) -> torch.dtype | None:
-    """bf16 on CUDA when fp32 weights train (full fp32 runs, LoRA factors over 4-bit bases), else None."""
-    if device.type == "cuda" and any(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad):
-        return torch.bfloat16
-    return None
-
-
-def _autocast(device: torch.device, model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
-    dtype = _autocast_dtype(device, model)
-    return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
 def evaluate(module: torch.nn.Module, objective: Objective, examples: Sequence[Any], *, batch_size: int,
              dist: Distributed, lockstep: bool = False) -> dict[str, float]:
     """Mean loss (and metrics) over the eval set, normalised like training.
@@ -218,7 +206,7 @@ def evaluate(module: torch.nn.Module, objective: Objective, examples: Sequence[A
     shard = list(examples)[dist.rank :: dist.world_size]
     micro_batches = [shard[start : start + batch_size] for start in range(0, len(shard), batch_size)]
     rounds = int(dist.all_max(len(micro_batches))) if lockstep else len(micro_batches)
-    with torch.no_grad(), _autocast(dist.device, module):
+    with torch.no_grad(), autocast(dist.device, module):
         for index in range(rounds):
             if index >= len(micro_batches):
                 module(list(examples[:1]))  # keeps this process in step with the others' gathers
@@ -273,7 +261,7 @@ def run_loop(
     sharded = cfg.parallel == "fsdp" and dist.world_size > 1
     if sharded:
         # Before the optimizer is built: sharding swaps every parameter for its DTensor shard.
-        parallel.shard_model(objective_module, model, compute_dtype=_autocast_dtype(device, model))
+        parallel.shard_model(objective_module, model, compute_dtype=autocast_dtype(device, model))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(model, cfg)
     steps_total = total_steps(len(train_examples), cfg, dist.world_size)
@@ -336,7 +324,7 @@ def run_loop(
                 # that its gradients stay sharded in between.
                 sync = ddp is None or index == len(micro_batches) - 1
                 context = contextlib.nullcontext() if sync else ddp.no_sync()  # type: ignore[union-attr]
-                with context, _autocast(device, model):
+                with context, autocast(device, model):
                     loss, micro_metrics = module(micro)
                     # DDP and FSDP average gradients over processes; scale so the result is the global mean.
                     (loss * (dist.world_size / max(global_norm, 1e-12))).backward()

@@ -1,5 +1,6 @@
-"""The end of every optimizer step, one implementation for the SFT/DPO/RM loop (``loop.run_loop``) and
-the PPO/GRPO update (``rl_run.RLRun.update``): clip the gradients, apply the non-finite guard, step.
+"""What every optimizer step shares, one implementation for the SFT/DPO/RM loop (``loop.run_loop``) and
+the PPO/GRPO update (``rl_run.RLRun.update``): the autocast policy of its forwards; at its end, clip the
+gradients, apply the non-finite guard, step.
 
 The non-finite guard (a DESIGN contract): a step whose loss or gradient norm is not finite changes
 nothing (no optimizer or scheduler step), is counted in ``LoopState.nonfinite_steps``, is written to
@@ -9,6 +10,7 @@ metrics.jsonl as a ``nonfinite`` record naming the records of its batch, and is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -21,6 +23,20 @@ from alignkit.training import parallel
 from alignkit.training.checkpoint import LoopState
 
 log = logging.getLogger(__name__)
+
+
+def autocast_dtype(device: torch.device, model: torch.nn.Module) -> torch.dtype | None:
+    """bf16 on CUDA when fp32 weights train (full fp32 runs, LoRA factors over 4-bit bases), else None."""
+    if device.type == "cuda" and any(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad):
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
+    """The autocast of every training forward (and of the no-grad forwards whose log-probs it is compared
+    with, so that a PPO ratio starts at exactly 1); nothing on the CPU."""
+    dtype = autocast_dtype(device, model)
+    return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
 class NonFiniteAbort(AlignkitError):
