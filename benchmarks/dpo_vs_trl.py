@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = ROOT / "examples" / "data" / "prefs_toy.jsonl"
+TOY = ROOT / "tests" / "assets" / "prefs_toy.jsonl"
 sys.path.insert(0, str(ROOT))
 from benchmarks.sft_vs_trl import SHAPES  # noqa: E402  (one table of model shapes; "tiny" checks the script)
 
@@ -143,7 +143,8 @@ def run_alignkit(args: argparse.Namespace, data: Path, workdir: Path) -> dict[st
     from alignkit.data.dataset import load_preference_data
     from alignkit.models.adapters import apply_lora
     from alignkit.recipes.dpo import AdapterDisabledReference, DPOObjective, FrozenCopyReference
-    from alignkit.training.loop import Distributed, run_loop
+    from alignkit.training.distributed import Distributed
+    from alignkit.training.loop import run_loop
 
     cuda = args.cuda
     model, tokenizer = load_policy(args.shape, cuda)

@@ -157,7 +157,7 @@ def bench_ppo(args: argparse.Namespace, device: Any) -> dict[str, Any]:
         cfg = load_config(PPOConfig, None, [
             f"model={folder}", f"output_dir={Path(tmp) / 'ppo'}", f"data.train={Path(tmp) / 'prompts.jsonl'}",
             f"device={device.type}", "finetune=lora", "reward.kind=function",
-            "reward.function=alignkit.recipes.rl_common:short_and_stops",
+            "reward.function=alignkit.rewards.examples:short_and_stops",
             f"rollout.prompts_per_step={args.ppo_prompts}", f"rollout.max_new_tokens={args.max_new_tokens}",
             f"rollout.batch_size={args.batch_size}", f"train.batch_size={min(args.ppo_micro, args.ppo_prompts)}",
             f"train.max_steps={args.ppo_steps}", "train.save_every=0", "ppo.epochs=1",

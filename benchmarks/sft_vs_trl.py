@@ -228,7 +228,7 @@ def _build_model(spec: dict[str, Any], device: Any, tokenizer_path: str | None) 
 
 
 def _param_counts(model: Any) -> dict[str, int]:
-    from alignkit.models.forward import base_causal_lm
+    from alignkit.models.unwrap import base_causal_lm
 
     base = base_causal_lm(model)
     emb = base.get_input_embeddings().weight
@@ -282,7 +282,8 @@ def run_alignkit(spec: dict[str, Any], model: Any, tokenizer: Any, rows: list[di
     from alignkit.config.training import TrainSection
     from alignkit.data.dataset import Example
     from alignkit.recipes.sft import SFTObjective
-    from alignkit.training.loop import Distributed, run_loop
+    from alignkit.training.distributed import Distributed
+    from alignkit.training.loop import run_loop
 
     warmup, steps = spec["warmup"], spec["steps"]
     examples = [Example(input_ids=r["input_ids"], loss_mask=r["loss_mask"], source="bench", line=i + 1, index=i)
@@ -514,7 +515,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         result["notes"].insert(0, lora_note)
     trained_model = result.pop("_model", model)
     counts = _param_counts(trained_model)
-    from alignkit.models.forward import base_causal_lm
+    from alignkit.models.unwrap import base_causal_lm
 
     config = base_causal_lm(trained_model).config
     heads_dim = config.num_attention_heads * getattr(config, "head_dim", config.hidden_size // config.num_attention_heads)

@@ -12,9 +12,10 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,18 +118,31 @@ def atomic_folder(target: str | Path, extra_manifest: dict[str, Any] | None = No
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Writes a file under a temporary name, fsyncs it, then renames it into place."""
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """The one atomic file write: ``write`` creates a temporary file beside ``path``, which is fsynced and
+    renamed into place. A crash leaves the old file or the new one, never half a file.
+
+    The temporary name is fresh and ``write`` creates it, so the file gets the umask's permissions
+    (``mkstemp`` would make it private).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
+        write(tmp)
+        with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Writes a text file atomically (``atomic_write``)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+
+    atomic_write(path, write)

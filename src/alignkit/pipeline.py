@@ -26,9 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alignkit.commands import COMMANDS, Command
 from alignkit.config.base import config_to_yaml, load_config, parse_override, read_yaml
+from alignkit.config.commands import RunConfig
+from alignkit.data.dataset import data_fingerprint
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.io import atomic_write_text
+from alignkit.result import CommandResult, say
 
 _REF = re.compile(r"\$\{([A-Za-z_][\w-]*)\.(output|dir)\}")
 STAGE_FILE = "stage.json"
@@ -58,7 +62,6 @@ def _fingerprint_path(value: str) -> str | None:
     path = Path(value)
     if not path.exists() or value in ("embedded", "tiny-random"):
         return None
-    from alignkit.data.dataset import data_fingerprint
 
     if path.is_dir() and sum(1 for _ in path.rglob("*")) > 2000:
         return f"dir:{path.stat().st_mtime_ns}"
@@ -217,133 +220,46 @@ def run_pipeline(pipeline: Pipeline, *, from_stage: str | None = None, only: str
 
 
 # ----------------------------------------------------------------------------------------------
-# Stage runners: each builds its command's config from the stage's mapping and runs it.
+# Stage runners: one per registry command that can be a stage.
 
 
-def _save_config(cfg: Any, stage_dir: Path) -> None:
-    atomic_write_text(stage_dir / "config.yaml", config_to_yaml(cfg))
+def _stage_runner(command: Command) -> StageRunner:
+    """Builds the command's config from the stage's mapping (its output inside the stage folder), runs it,
+    and returns what the stage records: ``output`` and the command's other outputs."""
+    stage = command.stage
+    assert stage is not None
+
+    def run(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
+        name = stage.output(config) if callable(stage.output) else stage.output
+        output = stage_dir if name == "." else stage_dir / name
+        cfg = load_config(command.config, None, defaults={**config, **stage.defaults, stage.output_key: str(output)})
+        if name != ".":  # a training run writes its own config.yaml into the stage folder
+            atomic_write_text(stage_dir / "config.yaml", config_to_yaml(cfg))
+        result = command.run_function()(cfg, _quiet)
+        if result.code != 0 and stage.failure is not None:
+            raise AlignkitError(stage.failure, source=str(output))
+        return {"output": result.output or str(output), **result.outputs}
+
+    return run
 
 
-def _run_lint(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.cli import lint_main
-    from alignkit.config.commands import LintConfig
-
-    cfg = load_config(LintConfig, None, defaults={**config, "json_out": str(stage_dir / "lint.json")})
-    _save_config(cfg, stage_dir)
-    if lint_main(cfg) != 0:
-        raise AlignkitError("lint found blocking problems (see above); fix the data before training",
-                            source=str(stage_dir / "lint.json"))
-    return {"output": str(stage_dir / "lint.json")}
-
-
-def _run_sft(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.recipes.sft import SFTConfig, run_sft
-
-    cfg = load_config(SFTConfig, None, defaults={**config, "output_dir": str(stage_dir), "resume": "auto"})
-    run_sft(cfg)
-    final = "model" if cfg.finetune == "full" and not cfg.adapter else "adapter"
-    return {"output": str(stage_dir / final), "model": cfg.model}
-
-
-def _run_dpo(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.recipes import dpo
-
-    cfg = load_config(dpo.DPOConfig, None, defaults={**config, "output_dir": str(stage_dir), "resume": "auto"})
-    dpo.run_dpo(cfg)
-    final = "model" if (stage_dir / "model").is_dir() else "adapter"
-    return {"output": str(stage_dir / final), "model": cfg.model}
-
-
-def _run_rm(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.recipes import reward
-
-    cfg = load_config(reward.RewardConfig, None, defaults={**config, "output_dir": str(stage_dir), "resume": "auto"})
-    reward.run_reward(cfg)
-    return {"output": str(stage_dir / "reward_model")}
-
-
-def _run_probe(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.config.probe import ProbeConfig
-    from alignkit.evaluation.run import run_probes
-
-    cfg = load_config(ProbeConfig, None, defaults={**config, "out": str(stage_dir / "probe")})
-    _, code = run_probes(cfg)
-    return {"output": str(stage_dir / "probe"), "passed": code == 0}
-
-
-def _run_report(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    """``runs`` lists run folders, or ``{label, train, probe}`` mappings that pair a training stage's
-    folder (its metrics) with the probe stage that examined its result."""
-    from alignkit.evaluation.report import build_report
-
-    runs = config.get("runs") or []
-    if not runs:
-        raise ConfigError("expected runs: a list of stage folders (e.g. ${sft.dir})", field="report.runs")
-    labels: list[str] = list(config.get("labels") or [])
-    run_dirs: list[Path] = []
-    for index, entry in enumerate(runs):
-        if isinstance(entry, str):
-            run_dirs.append(Path(entry))
-            continue
-        if not isinstance(entry, dict) or "label" not in entry:
-            raise ConfigError("expected a folder or a mapping with label, train and/or probe",
-                              field=f"report.runs[{index}]")
-        combined = stage_dir / "runs" / str(entry["label"])
-        combined.mkdir(parents=True, exist_ok=True)
-        if entry.get("train"):
-            metrics = Path(entry["train"]) / "metrics.jsonl"
-            if metrics.is_file():
-                shutil.copy(metrics, combined / "metrics.jsonl")
-        if entry.get("probe"):
-            probe = Path(entry["probe"])
-            probe = probe / "probe" if (probe / "probe").is_dir() else probe
-            shutil.copytree(probe, combined / "probe", dirs_exist_ok=True)
-        run_dirs.append(combined)
-        labels.append(str(entry["label"]))
-    out = stage_dir / "report.html"
-    build_report(run_dirs, out, labels=labels or None)
-    return {"output": str(out)}
-
-
-def _run_prefs(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.synth.prefs import PrefsConfig, run_prefs
-
-    cfg = load_config(PrefsConfig, None, defaults={**config, "out": str(stage_dir / "prefs.jsonl")})
-    _save_config(cfg, stage_dir)
-    report = run_prefs(cfg)
-    return {"output": str(stage_dir / "prefs.jsonl"), "pairs": report.pairs}
-
-
-def _run_ppo(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.recipes import ppo
-
-    cfg = load_config(ppo.PPOConfig, None, defaults={**config, "output_dir": str(stage_dir), "resume": "auto"})
-    result = ppo.run_ppo(cfg)
-    return {"output": str(result.output), "model": cfg.model}
-
-
-def _run_grpo(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    from alignkit.recipes import grpo
-
-    cfg = load_config(grpo.GRPOConfig, None, defaults={**config, "output_dir": str(stage_dir), "resume": "auto"})
-    result = grpo.run_grpo(cfg)
-    return {"output": str(result.output), "model": cfg.model}
-
-
-def _run_export(config: dict[str, Any], stage_dir: Path) -> dict[str, Any]:
-    """The GGUF (or merged folder) goes into the stage folder unless ``out`` names another place."""
-    from alignkit.config.export import ExportConfig
-    from alignkit.models.export import run_export
-
-    quant = config.get("quant", "f16")
-    name = "model" if config.get("format") == "safetensors" else f"model-{quant}.gguf"
-    cfg = load_config(ExportConfig, None, defaults={"out": str(stage_dir / name), "overwrite": True, **config})
-    _save_config(cfg, stage_dir)
-    result = run_export(cfg)
-    return {"output": str(result.path), "modelfile": str(result.modelfile) if result.modelfile else None}
+def _quiet(_message: str) -> None:
+    pass
 
 
 STAGE_COMMANDS: dict[str, StageRunner] = {
-    "lint": _run_lint, "sft": _run_sft, "dpo": _run_dpo, "rm": _run_rm, "probe": _run_probe,
-    "report": _run_report, "prefs": _run_prefs, "ppo": _run_ppo, "grpo": _run_grpo, "export": _run_export,
+    command.name: _stage_runner(command) for command in COMMANDS if command.stage is not None
 }
+
+
+def run_command(cfg: RunConfig, progress: Callable[[str], None] = _quiet) -> CommandResult:
+    """``alignkit run``: the pipeline's stages in order; the last stage's output is the output."""
+    if not cfg.pipeline:
+        raise ConfigError("expected a pipeline file: alignkit run PIPELINE.yaml", field="pipeline")
+    loaded = load_pipeline(cfg.pipeline, cfg.overrides)
+    outputs = run_pipeline(loaded, from_stage=cfg.from_stage, only=cfg.only, echo=print)
+    last = loaded.stages[-1].name
+    if last not in outputs:
+        return CommandResult()
+    output = str(outputs[last]["output"])
+    return CommandResult(output=output, show=say(f"pipeline {loaded.name} complete; last output: {output}"))

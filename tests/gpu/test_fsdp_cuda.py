@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.unit.test_sft import write_data
-from tests.unit.test_sft_resume import run_driver
+from tests.helpers.data import write_data
+from tests.recipes.test_sft_resume import run_driver
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")]

@@ -1,5 +1,5 @@
-"""LoRA over a bf16 base under bf16 autocast: feeding the adapters bf16 inputs (no fp32 copy of each
-activation) gives the same loss and adapter gradients as PEFT's own fp32 input casting."""
+"""LoRA over a bf16 base under the training autocast: feeding the adapters bf16 inputs (no fp32 copy of
+each activation) gives the same loss and adapter gradients as PEFT's own fp32 input casting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from alignkit.config.training import LoraSection
 from alignkit.models.adapters import apply_lora
 from alignkit.models.loader import load_model
-from alignkit.training.loop import adapter_inputs_follow_autocast
+from alignkit.training.step import autocast
 
 pytestmark = pytest.mark.gpu
 
@@ -23,10 +23,10 @@ def test_adapter_inputs_in_bf16_match_peft_casting():
             torch.nn.init.normal_(param, std=0.02)
     ids = torch.randint(3, 40000, (2, 64), device="cuda")
 
-    def loss_and_grads(follow: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def loss_and_grads(ours: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         model.zero_grad(set_to_none=True)
-        with adapter_inputs_follow_autocast(model, torch.bfloat16 if follow else None), \
-                torch.autocast("cuda", dtype=torch.bfloat16):
+        context = autocast(torch.device("cuda"), model) if ours else torch.autocast("cuda", dtype=torch.bfloat16)
+        with context:
             loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         grads = [p.grad.float().clone() for n, p in model.named_parameters() if p.requires_grad]
@@ -37,5 +37,5 @@ def test_adapter_inputs_in_bf16_match_peft_casting():
     torch.testing.assert_close(bf16_loss, cast_loss, atol=1e-2, rtol=1e-2)
     for ours, theirs in zip(bf16_grads, cast_grads, strict=True):
         torch.testing.assert_close(ours, theirs, atol=2e-2, rtol=5e-2)
-    # The context restores PEFT's casting.
+    # Leaving the context restores PEFT's casting.
     assert all(getattr(m, "cast_input_dtype_enabled", True) for m in model.modules())

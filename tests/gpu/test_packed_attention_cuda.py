@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 
+from alignkit.data.collate import pack
 from alignkit.models.attention import use_packed_attention
 from alignkit.models.forward import compile_decoder_layers, hidden_states
 from alignkit.models.loader import load_model
-from alignkit.training.batching import pack
 
 pytestmark = pytest.mark.gpu
 

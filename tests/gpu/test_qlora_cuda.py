@@ -10,7 +10,7 @@ import torch
 
 from alignkit.config.base import load_config
 from alignkit.recipes.sft import SFTConfig, run_sft
-from tests.unit.test_sft import write_data
+from tests.helpers.data import write_data
 
 pytestmark = pytest.mark.gpu
 

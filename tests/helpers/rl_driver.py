@@ -2,7 +2,8 @@
 
     python rl_driver.py ppo|grpo key=value ...
 
-Two test-only changes, made from here so the product code carries no test hooks:
+Two test-only changes, given to ``run_ppo`` / ``run_grpo`` as their ``rollouts`` and ``before_finish``
+parameters (seams, not patched module imports):
 
 - Each rollout prompt is sampled alone, from a seed of its own (its index in the prompt file and the
   step). The recipes seed a step's sampling per process (step seed + rank) and draw one sampling
@@ -24,8 +25,11 @@ import torch
 from safetensors.torch import save_file
 
 from alignkit.config.base import load_config
-from alignkit.recipes import grpo, ppo
-from alignkit.recipes.rl_common import Prompt, Rollout
+from alignkit.config.rl import GRPOConfig, PPOConfig
+from alignkit.data.prompt_sets import Prompt
+from alignkit.recipes.grpo import run_grpo
+from alignkit.recipes.ppo import run_ppo
+from alignkit.training.rollout import Rollout, generate
 
 
 def generate_each_prompt_alone(original: Callable[..., Rollout]) -> Callable[..., Rollout]:
@@ -64,28 +68,23 @@ def generate_each_prompt_alone(original: Callable[..., Rollout]) -> Callable[...
     return generate
 
 
-def dump_trainable_then(original: Callable[..., Any]) -> Callable[..., Any]:
-    def finish_run(run: Any, **kwargs: Any) -> Any:
-        params = {
-            name: param.detach().cpu().contiguous()
-            for name, param in run.trainable.named_parameters()
-            if param.requires_grad
-        }
-        run.output_dir.mkdir(parents=True, exist_ok=True)
-        save_file(params, str(run.output_dir / f"trainable-rank{run.dist.rank}.safetensors"))
-        return original(run, **kwargs)
-
-    return finish_run
+def dump_trainable(run: Any) -> None:
+    """Each process writes its trained parameters, for the test to compare across process counts."""
+    params = {
+        name: param.detach().cpu().contiguous()
+        for name, param in run.trainable.named_parameters()
+        if param.requires_grad
+    }
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    save_file(params, str(run.output_dir / f"trainable-rank{run.dist.rank}.safetensors"))
 
 
 def main() -> None:
     kind, overrides = sys.argv[1], sys.argv[2:]
-    recipe: Any = {"ppo": ppo, "grpo": grpo}[kind]
-    recipe.generate = generate_each_prompt_alone(recipe.generate)
-    recipe.finish_run = dump_trainable_then(recipe.finish_run)
-    config_class = recipe.PPOConfig if kind == "ppo" else recipe.GRPOConfig
-    run = recipe.run_ppo if kind == "ppo" else recipe.run_grpo
-    run(load_config(config_class, None, overrides))
+    config_class: Any = PPOConfig if kind == "ppo" else GRPOConfig
+    run: Any = run_ppo if kind == "ppo" else run_grpo
+    run(load_config(config_class, None, overrides), rollouts=generate_each_prompt_alone(generate),
+        before_finish=dump_trainable)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 from alignkit.config.base import load_config
 from alignkit.recipes.dpo import DPOConfig, run_dpo
 
-TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "prefs_toy.jsonl"
+TOY = Path(__file__).resolve().parents[1] / "assets" / "prefs_toy.jsonl"
 
 
 @pytest.mark.integration

@@ -35,7 +35,7 @@ def common(tmp_path: Path) -> list[str]:
         "finetune=lora",
         "lora.r=8",
         "reward.kind=function",
-        "reward.function=alignkit.recipes.rl_common:short_and_stops",
+        "reward.function=alignkit.rewards.examples:short_and_stops",
         "reward.kwargs={max_chars: 100}",
         "reward.stop_penalty=1.0",
         "rollout.max_new_tokens=20",

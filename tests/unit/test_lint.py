@@ -14,7 +14,7 @@ from alignkit.config.common import DataConfig
 from alignkit.data.lint import lint_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "data" / "support_chat.jsonl"
+EXAMPLE = ROOT / "tests" / "assets" / "support_chat.jsonl"
 
 CHATS = [
     {

@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from alignkit.data.collate import pack, pad
 from alignkit.models.attention import (
     PACKED_ATTENTION,
     cu_seq_lens,
@@ -15,7 +16,6 @@ from alignkit.models.attention import (
     uses_packed_attention,
 )
 from alignkit.models.forward import hidden_states
-from alignkit.training.batching import pack, pad
 
 SEQUENCES = [
     ([1, 17, 230, 5, 88, 2], [0, 0, 1, 1, 1, 1]),

@@ -11,12 +11,10 @@ import torch
 
 from alignkit.config.base import load_config
 from alignkit.generation.types import Chat, Generation, GenerationParams
+from alignkit.rewards.scorers import LLMJudge, RewardModelScorer, parse_rating
 from alignkit.synth.prefs import (
-    LLMJudge,
     PrefsConfig,
-    RewardModelJudge,
     build_preferences,
-    parse_rating,
     run_prefs,
     select_pairs,
 )
@@ -138,7 +136,7 @@ def test_prefs_with_reward_model_judge(random_reward_model, tmp_path):
         assert row["chosen_score"] >= row["rejected_score"]
         assert set(row) == {"prompt", "chosen", "rejected", "chosen_score", "rejected_score"}
     # The written scores are what the reward model gives the formatted (prompt, reply).
-    judge = RewardModelJudge(load_reward_model(random_reward_model, device="cpu"))
+    judge = RewardModelScorer(load_reward_model(random_reward_model, device="cpu"))
     chat = [{"role": "user", "content": rows[0]["prompt"]}]
     again = judge.score([chat, chat], [rows[0]["chosen"], rows[0]["rejected"]])
     assert again == pytest.approx([rows[0]["chosen_score"], rows[0]["rejected_score"]], abs=1e-5)

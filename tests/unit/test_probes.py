@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from alignkit.config.probe import ProbeThresholds
 from alignkit.errors import AlignkitError, ConfigError
+from alignkit.evaluation.probe_results import ProbeResult, all_passed, write_probe_results
 from alignkit.evaluation.probe_sets import GroundedItem, grounded_items
 from alignkit.evaluation.probes import (
-    ProbeResult,
-    ProbeThresholds,
-    all_passed,
     grounded_chat,
     run_grounded_probe,
     run_hello_probe,
@@ -21,7 +20,6 @@ from alignkit.evaluation.probes import (
     run_regurgitation_probe,
     run_repetition_probe,
     run_winrate_probe,
-    write_probe_results,
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
 from alignkit.generation.types import Chat, Generation, GenerationParams

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from alignkit.config.common import DataConfig
+from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION, DataConfig
 from alignkit.data.lint import lint_dataset
 from alignkit.evaluation import metrics
 from alignkit.evaluation.probe_sets import greeting_prompts, load_grounded_items
-from alignkit.evaluation.probes import DEFAULT_GROUNDED_INSTRUCTION, grounded_chat
+from alignkit.evaluation.probes import grounded_chat
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 TRAIN_FILES = ("sft_train.jsonl", "dpo_train.jsonl")

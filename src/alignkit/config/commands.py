@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from alignkit.config.base import StrictModel
 from alignkit.config.common import DataConfig, ModelFields
@@ -18,15 +18,6 @@ class GenerationConfigSection(StrictModel):
     stop: list[str] = Field(default_factory=list, description="extra stop strings")
     num_samples: int = Field(1, ge=1, description="replies per prompt")
     seed: int = 0
-
-    def params(self):  # -> GenerationParams
-        from alignkit.generation.types import GenerationParams
-
-        return GenerationParams(
-            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-            top_k=self.top_k, repetition_penalty=self.repetition_penalty, length_penalty=self.length_penalty,
-            stop=tuple(self.stop), num_samples=self.num_samples, seed=self.seed,
-        )
 
 
 class LintConfig(ModelFields):
@@ -56,3 +47,34 @@ class MergeConfig(ModelFields):
     weights: list[float] = Field(default_factory=list, description="one weight per adapter (default 1.0 each)")
     combination: str = Field("cat", description="cat (stack factors) | linear (weighted sum; equal ranks) | svd")
     out: str | None = Field(None, description="output folder for the merged model")
+
+
+class ReportRun(StrictModel):
+    """A run shown in the report, assembled from a training folder and the probe folder that examined it."""
+
+    label: str = Field(description="the run's name in the report")
+    train: str | None = Field(None, description="a training folder (its metrics.jsonl)")
+    probe: str | None = Field(None, description="a probe folder (or a stage folder holding probe/)")
+
+
+class ReportConfig(StrictModel):
+    runs: list[str | ReportRun] = Field(
+        default_factory=list, description="run folders (training output and/or probe folders), or label/train/probe"
+    )
+    out: str | None = Field(None, description="the HTML file to write")
+    labels: list[str] = Field(default_factory=list, description="run names, one per run folder (default: folder names)")
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _split_labels(cls, value: object) -> object:
+        """``--labels a,b`` arrives as one string."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",")]
+        return value
+
+
+class RunConfig(StrictModel):
+    pipeline: str | None = Field(None, description="the pipeline YAML file")
+    from_stage: str | None = Field(None, description="rerun from this stage on")
+    only: str | None = Field(None, description="run only this stage")
+    overrides: list[str] = Field(default_factory=list, description="<stage>.<key>=value overrides of stage configs")

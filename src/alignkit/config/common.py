@@ -8,6 +8,13 @@ from pydantic import Field
 
 from alignkit.config.base import StrictModel
 
+# The grounded probe and the grounded-dialog builder put this before the facts: a model trained on the
+# dialogs is probed with the words it was trained on.
+DEFAULT_GROUNDED_INSTRUCTION = (
+    "Answer the user's question using only the information below. "
+    "If the information does not contain the answer, say that you don't know."
+)
+
 
 class ModelFields(StrictModel):
     """Which model to load and how. Mixed into every command that loads a model."""

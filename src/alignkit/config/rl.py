@@ -42,7 +42,7 @@ class RewardSection(StrictModel):
     function: str | None = Field(
         None,
         description="kind=function: 'module:function' (or a dotted path) taking (prompt_chat, reply_text) -> "
-        "float, e.g. alignkit.recipes.rl_common:short_and_stops",
+        "float, e.g. alignkit.rewards.examples:short_and_stops",
     )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="kind=function: keyword arguments")
     reward_model: str | None = Field(None, description="kind=reward_model: a folder from alignkit rm")

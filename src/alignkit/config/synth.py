@@ -14,12 +14,7 @@ from pydantic import Field
 
 from alignkit.config.base import StrictModel
 from alignkit.config.commands import GenerationConfigSection
-from alignkit.config.common import ModelFields
-
-DEFAULT_GROUNDED_INSTRUCTION = (
-    "Answer the user's question using only the information below. "
-    "If the information does not contain the answer, say that you don't know."
-)
+from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION, ModelFields
 
 
 class GeneratorConfig(ModelFields):
@@ -128,3 +123,54 @@ class DistillConfig(StrictModel):
         default_factory=lambda: GenerationConfigSection.model_validate({"max_new_tokens": 512})
     )
     generator: GeneratorConfig = Field(default_factory=lambda: GeneratorConfig.model_validate({}))
+
+
+# --- alignkit prefs ----------------------------------------------------------------------------------
+
+
+class SamplingSection(GenerationConfigSection):
+    """Candidate sampling: like ``generation`` elsewhere, but sampling by default (greedy gives duplicates)."""
+
+    temperature: float = Field(0.8, ge=0.0, description="0 = greedy (all candidates alike)")
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class JudgeSection(StrictModel):
+    kind: Literal["reward_model", "llm"] = Field(
+        "reward_model", description="reward_model | llm (1-10 rating)"
+    )
+    reward_model: str | None = Field(None, description="kind=reward_model: a folder from alignkit rm")
+    model: str | None = Field(None, description="kind=llm: a local model spec (embedded, a folder, a .gguf)")
+    url: str | None = Field(
+        None, description="kind=llm: an OpenAI-compatible base URL instead of a local model"
+    )
+    api_model: str | None = Field(None, description="kind=llm with url: the model name the endpoint serves")
+    api_key_env: str | None = Field(
+        None, description="kind=llm with url: environment variable holding the key"
+    )
+    prompt: str | None = Field(
+        None, description="rating prompt with {conversation} and {response} placeholders"
+    )
+    max_new_tokens: int = Field(8, gt=0, description="tokens the LLM judge may answer with")
+    batch_size: int = Field(8, gt=0, description="sequences per forward of a local judge")
+
+
+class PrefsConfig(ModelFields):
+    """``model``/``adapter`` are the policy that samples the candidates."""
+
+    prompts: str | None = Field(
+        None, description="a .txt (one prompt a line) or JSONL with prompt or messages"
+    )
+    out: str | None = Field(
+        None, description="output JSONL of prompt/chosen/rejected/chosen_score/rejected_score"
+    )
+    system: str | None = Field(None, description="a system message put before each plain prompt")
+    num_candidates: int = Field(4, ge=2, description="replies sampled per prompt")
+    generation: SamplingSection = Field(default_factory=SamplingSection)
+    batch_size: int = Field(8, gt=0, description="prompts x candidates generated together")
+    judge: JudgeSection = Field(default_factory=JudgeSection)
+    pairs: Literal["best_vs_worst", "all_pairs"] = Field(
+        "best_vs_worst", description="one pair per prompt, or all"
+    )
+    min_gap: float = Field(0.0, ge=0.0, description="keep a pair only when chosen - rejected score >= this")
+    drop_unfinished: bool = Field(True, description="drop candidates cut at max_new_tokens")

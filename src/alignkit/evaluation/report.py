@@ -22,9 +22,7 @@ import html
 import io
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from alignkit.errors import AlignkitError
+from alignkit.io import atomic_write_text
 
 PROBE_DIR_NAMES = ("probe", "probes")
 MARGIN_KEYS = ("rewards/margin", "rewards/margins", "eval_rewards/margin", "eval_rewards/margins")
@@ -566,13 +565,5 @@ def build_report(
     runs = [load_run(path, label) for path, label in zip(paths, names, strict=True)]
     page = render_report(runs, max_samples=max_samples)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, page)
     return out

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import json
 import random
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +30,20 @@ from typing import Any
 import torch
 
 from alignkit.config.base import config_to_yaml
-from alignkit.config.probe import ProbeConfig
-from alignkit.errors import AlignkitError, ConfigError, DataError
+from alignkit.config.commands import ReportConfig, ReportRun
+from alignkit.config.probe import PROBE_NAMES, ProbeConfig
+from alignkit.data.collate import pack
+from alignkit.data.formatting import format_chat, generation_prompt_ids
+from alignkit.data.prompts import read_prompt_chats
+from alignkit.data.records import load_records
+from alignkit.errors import AlignkitError, ConfigError
+from alignkit.evaluation.probe_results import ProbeResult, write_probe_results
 from alignkit.evaluation.probe_sets import (
     greeting_prompts,
     harmless_lookalike_prompts,
     load_grounded_items,
 )
 from alignkit.evaluation.probes import (
-    PROBE_NAMES,
-    ProbeResult,
     Scorer,
     run_grounded_probe,
     run_hello_probe,
@@ -47,10 +51,16 @@ from alignkit.evaluation.probes import (
     run_regurgitation_probe,
     run_repetition_probe,
     run_winrate_probe,
-    write_probe_results,
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
+from alignkit.evaluation.report import build_report
+from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
+from alignkit.io import atomic_write_text
+from alignkit.models.loader import load_from_fields
+from alignkit.models.logprobs import token_forward
+from alignkit.models.reward_head import load_reward_model, score_sequences
+from alignkit.result import CommandResult, say
 
 Progress = Callable[[str], None]
 # Probes run in this order so that repetition can reuse the hello and grounded replies.
@@ -103,7 +113,6 @@ def _prompt_before_last_reply(messages: Sequence[dict[str, Any]]) -> Chat | None
 
 def training_texts(path: str, tokenizer: Any) -> TrainingTexts:
     """Reads the training file (any record kind ``load_records`` accepts) into docs + prompts."""
-    from alignkit.data.records import load_records
 
     records, _ = load_records(path)
 
@@ -174,19 +183,6 @@ def regurgitation(cfg: ProbeConfig, generator: Generator, tokenizer: Any) -> Pro
 # Win rate: reward-model scorer, reference generator, KL estimate
 
 
-def _reward_loader() -> Callable[..., Any] | None:
-    """``load_reward_model`` from the reward recipe (or the head module), if this build has one."""
-    for module_name in ("alignkit.recipes.reward", "alignkit.models.reward_head"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        loader = getattr(module, "load_reward_model", None)
-        if callable(loader):
-            return loader
-    return None
-
-
 def _strip_special(text: str, tokenizer: Any) -> str:
     """A reply that ran on may contain template tokens as text; the chat template refuses them."""
     for token in tokenizer.all_special_tokens:
@@ -197,8 +193,6 @@ def _strip_special(text: str, tokenizer: Any) -> str:
 
 def reward_scorer(loaded: Any, *, batch_size: int = 8) -> Scorer:
     """(chat, reply) -> reward: the conversation formatted with the reward model's own template."""
-    from alignkit.data.formatting import format_chat
-    from alignkit.models.reward_head import score_sequences
 
     def score(chat: Chat, reply: str) -> float:
         text = _strip_special(reply, loaded.tokenizer) or " "
@@ -237,11 +231,8 @@ def reply_token_logps(
     """log p of each reply token given everything before it, one tensor per sequence.
 
     sequences: ``(input_ids, loss_mask)`` with the mask set on the reply tokens. Sequences are
-    packed ``batch_size`` at a time (block-diagonal attention, see ``training.batching``).
+    packed ``batch_size`` at a time (block-diagonal attention, see ``data.collate``).
     """
-    from alignkit.losses.sft import shifted_targets, token_logps
-    from alignkit.models.forward import hidden_states, lm_head
-    from alignkit.training.batching import pack
 
     device = next(lm.model.parameters()).device
     out: list[torch.Tensor] = []
@@ -250,11 +241,8 @@ def reply_token_logps(
     with lm.context():
         for start in range(0, len(sequences), batch_size):
             batch = pack(sequences[start : start + batch_size]).to(device)
-            hidden = hidden_states(lm.model, batch)
-            predict_mask, next_ids = shifted_targets(batch.input_ids, batch.loss_mask)
-            logps = token_logps(hidden[predict_mask], next_ids[predict_mask], lm_head(lm.model))
-            owners = batch.seq_ids[predict_mask]
-            out += [logps[owners == i].cpu() for i in range(batch.num_sequences)]
+            tokens = token_forward(lm.model, batch, with_entropy=False)
+            out += [tokens.logps[tokens.owners == i].cpu() for i in range(batch.num_sequences)]
     if was_training:
         lm.model.train()
     return out
@@ -281,7 +269,6 @@ def kl_function(
     tokenizer: Any, policy: LogProbModel, reference: LogProbModel, *, batch_size: int = 8
 ) -> Callable[[list[Chat], list[Generation]], float]:
     """The ``kl_fn`` the winrate probe calls: prompt ids + generated ids, reply tokens masked in."""
-    from alignkit.data.formatting import generation_prompt_ids
 
     def kl(chats: list[Chat], generations: list[Generation]) -> float:
         sequences = []
@@ -306,35 +293,6 @@ def _recorded_base_model(model_spec: str) -> str | None:
     return base if isinstance(base, str) and base else None
 
 
-def _read_prompt_file(path: str) -> list[Chat]:
-    """A .txt file (one prompt a line) or records with ``prompt`` or ``messages`` (assistant turns cut)."""
-    from alignkit.data.readers import read_records
-
-    file = Path(path)
-    if file.suffix == ".txt":
-        if not file.is_file():
-            raise DataError("file not found", source=path, field="winrate.prompts")
-        lines = file.read_text(encoding="utf-8").splitlines()
-        return [[{"role": "user", "content": line}] for line in lines if line.strip()]
-    chats: list[Chat] = []
-    for raw in read_records(file):
-        if isinstance(raw.data.get("prompt"), str):
-            chats.append([{"role": "user", "content": raw.data["prompt"]}])
-        elif isinstance(raw.data.get("messages"), list):
-            prompt = _prompt_before_last_reply(raw.data["messages"]) or raw.data["messages"]
-            chats.append([{"role": str(m["role"]), "content": str(m["content"])} for m in prompt])
-        else:
-            raise DataError(
-                "expected a 'prompt' string or a 'messages' list",
-                source=raw.source,
-                line=raw.line,
-                field="prompt",
-            )
-    if not chats:
-        raise DataError("no prompts", source=path, field="winrate.prompts")
-    return chats
-
-
 def _reference_is_the_adapter_disabled(cfg: ProbeConfig) -> bool:
     """The winrate reference is the probed model with its adapter switched off (no second copy)."""
     return "winrate" in cfg.probes and bool(cfg.reward_model) and cfg.reference_model is None
@@ -345,8 +303,6 @@ def _reference_side(
     cfg: ProbeConfig, policy: Any, generator: Any
 ) -> Iterator[tuple[Generator, LogProbModel] | str]:
     """The reference generator and log-prob model, or a string saying why there is none."""
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
 
     spec = cfg.reference_model or (None if cfg.adapter else _recorded_base_model(cfg.model))
     if spec is None and cfg.adapter:
@@ -372,11 +328,8 @@ def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
     """Policy vs reference on held-out prompts, reward-model scored, with the per-token KL."""
     if not cfg.reward_model:
         return skipped("winrate", "no reward model given")
-    load_reward_model = _reward_loader()
-    if load_reward_model is None:
-        return skipped("winrate", "this build has no reward model loader (alignkit.recipes.reward)")
     if cfg.winrate.prompts:
-        chats = _read_prompt_file(cfg.winrate.prompts)
+        chats = read_prompt_chats(cfg.winrate.prompts, field="winrate.prompts")
     else:
         chats = [[{"role": "user", "content": p}] for p in harmless_lookalike_prompts()]
     chats = chats[: cfg.winrate.max_prompts]
@@ -460,7 +413,6 @@ def _run_one(
 
 def write_results(results: Sequence[ProbeResult], out: str | Path) -> Path:
     """Writes rows + ``summary.json``; a skipped probe's entry is just ``{"skipped": reason}``."""
-    from alignkit.io import atomic_write_text
 
     summary_path = write_probe_results([r for r in results if not is_skipped(r)], out)
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -482,8 +434,6 @@ def run_probes(cfg: ProbeConfig, *, progress: Progress = _quiet) -> tuple[list[P
     Returns the results in ``PROBE_NAMES`` order and the exit code: 1 when a probe failed a
     threshold, else 0 (skipped probes do not fail).
     """
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
 
     if not cfg.out:
         raise ConfigError("expected an output folder: --out DIR", field="out")
@@ -499,7 +449,6 @@ def run_probes(cfg: ProbeConfig, *, progress: Progress = _quiet) -> tuple[list[P
         done[name] = _run_one(name, cfg, loaded, generator, done)
     results = [done[name] for name in PROBE_NAMES if name in done]
     write_results(results, cfg.out)
-    from alignkit.io import atomic_write_text
 
     atomic_write_text(Path(cfg.out) / "config.yaml", config_to_yaml(cfg))
     return results, 0 if all(r.passed for r in results) else 1
@@ -560,21 +509,51 @@ def print_summary(summary_path: str | Path) -> None:
     console.print(summary_table(summary))
 
 
-def report_main(run_dirs: Sequence[str], out: str | None, labels: str | None) -> int:
-    """``alignkit report``: checks the arguments, builds the HTML, says where it went."""
-    from alignkit.evaluation.report import build_report
+def probe_command(cfg: ProbeConfig, progress: Progress = _quiet) -> CommandResult:
+    """``alignkit probe``: the results folder as the output; exit code 1 when a probe failed."""
+    _, code = run_probes(cfg, progress=progress)
+    summary = Path(str(cfg.out)) / "summary.json"
+    return CommandResult(output=cfg.out, code=code, outputs={"passed": code == 0},
+                         show=lambda: print_summary(summary))
 
-    if not run_dirs:
+
+def _combined_run(entry: ReportRun, work_dir: Path) -> Path:
+    """A folder holding a training run's metrics and the probe results of its model, under one label."""
+    combined = work_dir / "runs" / entry.label
+    combined.mkdir(parents=True, exist_ok=True)
+    if entry.train:
+        metrics = Path(entry.train) / "metrics.jsonl"
+        if metrics.is_file():
+            shutil.copy(metrics, combined / "metrics.jsonl")
+    if entry.probe:
+        probe = Path(entry.probe)
+        probe = probe / "probe" if (probe / "probe").is_dir() else probe
+        shutil.copytree(probe, combined / "probe", dirs_exist_ok=True)
+    return combined
+
+
+def report_command(cfg: ReportConfig, progress: Progress = _quiet) -> CommandResult:
+    """``alignkit report``: the HTML file as the output.
+
+    ``runs`` lists run folders, or ``{label, train, probe}`` mappings that pair a training folder (its
+    metrics) with the probe folder that examined its result; those are assembled next to ``out``.
+    """
+
+    if not cfg.runs:
         raise AlignkitError(
-            "expected at least one run folder: alignkit report RUN_DIR ... --out report.html",
-            field="run_dirs",
+            "expected at least one run folder: alignkit report RUN_DIR ... --out report.html "
+            "(in a pipeline: runs: [${sft.dir}, ...])",
+            field="runs",
         )
-    if not out:
+    if not cfg.out:
         raise AlignkitError("expected an output file: --out report.html", field="out")
-    options = [arg for arg in run_dirs if arg.startswith("-")]
-    if options:
-        raise AlignkitError(f"unknown option {options[0]!r} (expected run folders, --out, --labels)")
-    label_list = [part.strip() for part in labels.split(",")] if labels else None
-    path = build_report(run_dirs, out, labels=label_list)
-    print(f"wrote {path}")
-    return 0
+    labels = list(cfg.labels)
+    run_dirs: list[Path] = []
+    for entry in cfg.runs:
+        if isinstance(entry, str):
+            run_dirs.append(Path(entry))
+        else:
+            run_dirs.append(_combined_run(entry, Path(cfg.out).parent))
+            labels.append(entry.label)
+    path = build_report(run_dirs, cfg.out, labels=labels or None)
+    return CommandResult(output=str(path), show=say(f"wrote {path}"))

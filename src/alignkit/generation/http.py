@@ -41,6 +41,7 @@ from typing import Any
 
 from alignkit.errors import AlignkitError, ConfigError, DataError
 from alignkit.generation.types import Chat, Generation, GenerationParams
+from alignkit.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +111,7 @@ class ResponseCache:
     def _rewrite(self, lines: list[str]) -> None:
         """Replace the file with ``lines`` (atomically), so a torn line never ends up mid-file."""
         kept = "".join(line + "\n" for line in lines if line.strip())
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(kept, encoding="utf-8")
-        os.replace(temporary, self.path)
+        atomic_write_text(self.path, kept)
 
     def __len__(self) -> int:
         return len(self._entries)

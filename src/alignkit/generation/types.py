@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-# A chat is a list of {"role": ..., "content": ...} dicts, as chat templates take them.
-Chat = list[dict[str, str]]
+from alignkit.config.commands import GenerationConfigSection
+from alignkit.data.prompts import Chat
+
+__all__ = ["Chat", "Generation", "GenerationParams", "Generator", "TokenLogprob"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,16 @@ class GenerationParams:
     # Log-probabilities of the generated tokens: None = off, 0 = the chosen token only, k = also the
     # k most likely tokens at each step (local backend only).
     logprobs: int | None = None
+
+    @classmethod
+    def from_section(cls, section: GenerationConfigSection) -> GenerationParams:
+        """The settings of a config's ``generation`` section."""
+        return cls(
+            max_new_tokens=section.max_new_tokens, temperature=section.temperature, top_p=section.top_p,
+            top_k=section.top_k, repetition_penalty=section.repetition_penalty,
+            length_penalty=section.length_penalty, stop=tuple(section.stop), num_samples=section.num_samples,
+            seed=section.seed,
+        )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from alignkit.losses.rl import entropy_from_logits
+
 
 def shifted_targets(input_ids: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The position whose hidden state predicts token ``i`` is ``i - 1``.
@@ -67,18 +69,38 @@ def chunked_nll_sum(
     return total
 
 
+def _chunk_logps(
+    hidden_chunk: torch.Tensor, target_chunk: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor],
+    temperature: float, with_entropy: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    logits = head(hidden_chunk).float() / temperature
+    logps = -F.cross_entropy(logits, target_chunk, reduction="none")
+    return logps, entropy_from_logits(logits) if with_entropy else None
+
+
 def token_logps(
     hidden: torch.Tensor,
     targets: torch.Tensor,
     head: Callable[[torch.Tensor], torch.Tensor],
     *,
     chunk_size: int = 1024,
-) -> torch.Tensor:
-    """Per-row log p(target) (N,), chunked: the building block of DPO/PPO log-probs."""
-    pieces = []
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-row log p(target) (N,) of softmax(head(hidden) / temperature), and its entropy (N,) when
+    asked: the one per-token log-prob of DPO, PPO/GRPO and the winrate KL.
+
+    ``chunk_size`` rows are projected at a time; with gradient, a chunk's logits are recomputed in
+    backward instead of stored. ``temperature`` 1 divides by 1.0, which leaves the logits unchanged.
+    """
+    use_checkpoint = torch.is_grad_enabled() and hidden.requires_grad and hidden.shape[0] > chunk_size
+    logps = [hidden.new_zeros((0,), dtype=torch.float32)]
+    entropy = [hidden.new_zeros((0,), dtype=torch.float32)]
     for start in range(0, hidden.shape[0], chunk_size):
-        logits = head(hidden[start : start + chunk_size]).float()
-        pieces.append(-F.cross_entropy(logits, targets[start : start + chunk_size], reduction="none"))
-    if not pieces:
-        return hidden.new_zeros((0,), dtype=torch.float32)
-    return torch.cat(pieces)
+        args = (hidden[start : start + chunk_size], targets[start : start + chunk_size], head, temperature,
+                with_entropy)
+        lp, ent = checkpoint(_chunk_logps, *args, use_reentrant=False) if use_checkpoint else _chunk_logps(*args)
+        logps.append(lp)
+        if ent is not None:
+            entropy.append(ent)
+    return torch.cat(logps), torch.cat(entropy) if with_entropy else None

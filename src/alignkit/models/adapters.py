@@ -117,3 +117,4 @@ def merge_adapters(base: Any, adapters: list[str], *, weights: list[float] | Non
     for name in names:
         model.delete_adapter(name)
     return model.merge_and_unload()
+

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from alignkit.models.unwrap import base_causal_lm
+
 PACKED_ATTENTION = "alignkit_packed"
 
 # Model families whose attention is plain causal softmax attention through transformers'
@@ -159,8 +161,6 @@ def _register() -> None:
 
 def use_packed_attention(model: Any) -> bool:
     """Switches a causal LM (or its PEFT wrapper) to ``packed_attention`` when its family allows it."""
-    from alignkit.models.forward import base_causal_lm
-
     base = base_causal_lm(model)
     if not supports_packed_attention(base.config):
         return False
@@ -170,6 +170,4 @@ def use_packed_attention(model: Any) -> bool:
 
 
 def uses_packed_attention(model: Any) -> bool:
-    from alignkit.models.forward import base_causal_lm
-
     return getattr(base_causal_lm(model).config, "_attn_implementation", None) == PACKED_ATTENTION

@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +30,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from alignkit.data.formatting import stop_token_ids
+from alignkit.data.dataset import resolve_chat_template
+from alignkit.data.formatting import stop_token_ids, template_info
 from alignkit.errors import AlignkitError, ModelError
+from alignkit.io import atomic_folder
+from alignkit.models.adapters import merge_adapters, save_trained_model
+from alignkit.models.loader import load_from_fields
+from alignkit.models.modelfile import modelfile_text, role_wrapping
+from alignkit.result import CommandResult, say
 
 if TYPE_CHECKING:
     import gguf
@@ -276,8 +282,6 @@ def check_outputs(cfg: ExportConfig) -> list[Path]:
 
 def merged_model(cfg: ExportConfig) -> LoadedModel:
     """The base with ``adapter`` and ``adapters`` merged in: the same load and merge as ``alignkit merge``."""
-    from alignkit.models.adapters import merge_adapters
-    from alignkit.models.loader import load_from_fields
 
     adapters = [*([cfg.adapter] if cfg.adapter else []), *cfg.adapters]
     loaded = load_from_fields(cfg, spec=cfg.model, device="cpu")
@@ -293,8 +297,6 @@ def write_gguf(loaded: LoadedModel, out: Path, *, quant: str = "f16", name: str 
     """Writes ``out`` (and ``<stem>.Modelfile``) from a loaded, merged model; see the module docstring."""
     import gguf
 
-    from alignkit.data.formatting import template_info
-    from alignkit.models.modelfile import modelfile_text, role_wrapping
 
     started = time.perf_counter()
     model, tokenizer = loaded.model, loaded.tokenizer
@@ -347,15 +349,12 @@ def write_gguf(loaded: LoadedModel, out: Path, *, quant: str = "f16", name: str 
 
 def run_export(cfg: ExportConfig) -> ExportResult:
     """``alignkit export``: merge, then write a GGUF (+ Modelfile) or a safetensors folder."""
-    from alignkit.data.dataset import resolve_chat_template
 
     started = time.perf_counter()
     check_outputs(cfg)
     out = Path(str(cfg.out))
     loaded = merged_model(cfg)
     if cfg.format == "safetensors":
-        from alignkit.io import atomic_folder
-        from alignkit.models.adapters import save_trained_model
 
         with atomic_folder(out, {"kind": "merged", "base": cfg.model, "adapters": cfg.adapters}) as tmp:
             save_trained_model(loaded.model, loaded.tokenizer, tmp)
@@ -364,3 +363,14 @@ def run_export(cfg: ExportConfig) -> ExportResult:
                         sampling=cfg.sampling, modelfile=cfg.modelfile)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def export_command(cfg: ExportConfig, progress: Callable[[str], None]) -> CommandResult:
+    """The ``export`` command of the registry: ``run_export`` and a line saying what was written."""
+    result = run_export(cfg)
+    files = [result.path] if result.path.is_file() else [p for p in result.path.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    extra = f" and {result.modelfile}" if result.modelfile else ""
+    return CommandResult(output=str(result.path),
+                         outputs={"modelfile": str(result.modelfile) if result.modelfile else None},
+                         show=say(f"wrote {result.path}{extra} ({size / 1e6:.1f} MB) in {result.seconds:.1f} s"))

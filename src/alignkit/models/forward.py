@@ -6,14 +6,9 @@ from typing import Any
 
 import torch
 
+from alignkit.data.collate import Batch
 from alignkit.models.attention import packed_attention_kwargs, uses_packed_attention
-from alignkit.training.batching import Batch
-
-
-def base_causal_lm(model: Any) -> Any:
-    """The transformers ``*ForCausalLM`` under any PEFT wrapper."""
-    get_base = getattr(model, "get_base_model", None)
-    return get_base() if callable(get_base) else model
+from alignkit.models.unwrap import base_causal_lm
 
 
 def lm_head(model: Any) -> torch.nn.Module:

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from alignkit.data.formatting import template_info
 from alignkit.errors import ModelError
 from alignkit.io import atomic_folder, verify_manifest
+from alignkit.models.adapters import peft_wrapping, quantization_config
 
 if TYPE_CHECKING:
     from alignkit.config.common import ModelFields
@@ -87,7 +89,6 @@ def _embedded_cache_dir() -> Path:
 
 def _set_stop_tokens(generation_config: Any, tokenizer: Any) -> None:
     """Makes generation stop on the chat template's end-of-turn token as well as eos."""
-    from alignkit.data.formatting import template_info
 
     info = template_info(tokenizer)
     eos = generation_config.eos_token_id
@@ -288,7 +289,6 @@ def apply_adapter(model: Any, adapter: str | Path, *, trainable: bool = False) -
     adapter_path = Path(adapter)
     if not (adapter_path / "adapter_config.json").is_file():
         raise ModelError(f"{adapter_path} is not a PEFT adapter folder (no adapter_config.json)", field="adapter")
-    from alignkit.models.adapters import peft_wrapping
 
     with peft_wrapping():
         return PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
@@ -343,7 +343,6 @@ def load_model_4bit(
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from alignkit.models.adapters import quantization_config
 
     if spec.endswith(".gguf"):
         raise ModelError("QLoRA needs a safetensors model folder, not a GGUF file", field="model")

@@ -33,10 +33,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from alignkit.data.collate import Batch, pack
 from alignkit.errors import ModelError
 from alignkit.io import atomic_folder, first_mismatch
-from alignkit.models.forward import base_causal_lm, hidden_states
-from alignkit.training.batching import Batch, pack
+from alignkit.models.forward import hidden_states
+from alignkit.models.loader import load_model
+from alignkit.models.unwrap import base_causal_lm
 
 REWARD_CONFIG = "reward_config.json"
 SCORE_HEAD = "score_head.safetensors"
@@ -167,7 +169,6 @@ def load_reward_model(folder: str | Path, *, device: str = "auto", dtype: str = 
     """Restores a folder written by ``save_reward_model`` (checksums verified first), in eval mode."""
     from transformers import AutoTokenizer
 
-    from alignkit.models.loader import load_model
 
     folder = Path(folder)
     config_path = folder / REWARD_CONFIG

@@ -33,74 +33,38 @@ usually wants 5e-7 to 1e-6 (``train.lr=1e-6``).
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from torch.utils.checkpoint import checkpoint
 
 from alignkit.config.base import config_hash, config_to_yaml
-from alignkit.config.common import DataConfig, ModelFields
-from alignkit.config.training import LoraSection, TrainSection, refuse_fsdp_with_qlora
+from alignkit.config.recipes import DPOConfig
+from alignkit.data.collate import Batch, pack, pad
 from alignkit.data.dataset import PreferenceExample, data_fingerprint, load_preference_data
 from alignkit.errors import AlignkitError, ConfigError
-from alignkit.io import atomic_write_text
+from alignkit.io import atomic_write, atomic_write_text
 from alignkit.losses.preference import PreferenceLossOutput, dpo_loss, ipo_loss, orpo_loss, simpo_loss
-from alignkit.losses.sft import shifted_targets, token_logps
-from alignkit.models.forward import compile_decoder_layers, hidden_states, lm_head
-from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
-from alignkit.training.batching import Batch, pack, pad
+from alignkit.models.adapters import save_trained_model
+from alignkit.models.forward import compile_decoder_layers
+from alignkit.models.loader import model_fingerprint, resolve_device
+from alignkit.models.logprobs import sequence_logps
+from alignkit.models.reference import Reference
+from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
-from alignkit.training.loop import Distributed, LoopResult, leaves_its_group, run_loop, setup_distributed
+from alignkit.training.distributed import Distributed, leaves_its_group, setup_distributed
+from alignkit.training.loop import LoopResult, run_loop
 from alignkit.training.parallel import gather_for_export
+from alignkit.training.setup import lint_or_refuse, load_train_eval, prepare_model
 
-LossName = Literal["sigmoid", "ipo", "cdpo", "simpo", "orpo"]
-ReferenceName = Literal["auto", "copy", "adapter_disabled", "precomputed", "none"]
 REFERENCE_FREE = ("simpo", "orpo")
 DEFAULT_BETA = {"sigmoid": 0.1, "ipo": 0.1, "cdpo": 0.1, "simpo": 2.0, "orpo": 0.1}
 REFERENCE_CACHE = "reference_logps.safetensors"
-
-
-class DPOConfig(ModelFields):
-    output_dir: str = Field("runs/dpo", description="where checkpoints, metrics and the result go")
-    finetune: Literal["full", "lora", "qlora"] = "lora"
-    lora: LoraSection = Field(default_factory=LoraSection)
-    data: DataConfig = Field(default_factory=DataConfig)
-    train: TrainSection = Field(default_factory=TrainSection)
-    loss: LossName = Field(
-        "sigmoid", description="sigmoid (DPO) | ipo | cdpo (label smoothing) | simpo | orpo"
-    )
-    beta: float | None = Field(None, gt=0, description="loss temperature; default 0.1 (SimPO: 2.0); ORPO's λ")
-    label_smoothing: float = Field(
-        0.0, ge=0.0, lt=0.5, description="cDPO/SimPO: probability a label is flipped"
-    )
-    simpo_gamma: float = Field(0.5, ge=0.0, description="SimPO target margin γ (TRL's simpo_gamma)")
-    reference: ReferenceName = Field(
-        "auto",
-        description="auto | copy | adapter_disabled | precomputed | none (auto: none for simpo/orpo, "
-        "precomputed with adapter=, copy for full, adapter_disabled for lora)",
-    )
-    sft_weight: float = Field(
-        0.0,
-        ge=0.0,
-        description="adds this times the chosen reply's per-token NLL to sigmoid/ipo/cdpo/simpo (RPO, TRL's "
-        "rpo_alpha): keeps DPO from lowering the chosen reply's likelihood along with the rejected one",
-    )
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
-    allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
-
-    @model_validator(mode="after")
-    def _shardable(self) -> Self:
-        refuse_fsdp_with_qlora(self.finetune, self.train)
-        return self
 
 
 def resolve_reference(cfg: DPOConfig) -> str:
@@ -155,67 +119,21 @@ def pair_batch(pairs: Sequence[PreferenceExample], *, packed: bool, pad_id: int)
     return pack(sequences) if packed else pad(sequences, pad_id)
 
 
-def _target_logps(hidden: torch.Tensor, targets: torch.Tensor, head: Any, chunk_size: int) -> torch.Tensor:
-    """log p(target) per row (N,); with grad, chunks are recomputed in backward instead of stored."""
-    if not (torch.is_grad_enabled() and hidden.requires_grad and hidden.shape[0] > chunk_size):
-        return token_logps(hidden, targets, head, chunk_size=chunk_size)
-    pieces = [
-        checkpoint(
-            token_logps,
-            hidden[s : s + chunk_size],
-            targets[s : s + chunk_size],
-            head,
-            chunk_size=chunk_size,
-            use_reentrant=False,
-        )
-        for s in range(0, hidden.shape[0], chunk_size)
-    ]
-    return torch.cat(pieces)
-
-
-def sequence_logps(model: Any, batch: Batch, *, chunk_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed log-probs of each sequence's trained tokens, and how many there are.
-
-    Returns ``(logps, lengths)``, both (num_sequences,): logps float32, lengths long. Only trained
-    positions are projected to the vocabulary; ``seq_ids`` routes each token's log-prob to its sequence.
-    """
-    hidden = hidden_states(model, batch)
-    predict_mask, next_ids = shifted_targets(batch.input_ids, batch.loss_mask)
-    # The position predicting token i+1 belongs to the same sequence (a sequence's first token is never trained).
-    owner = batch.seq_ids[predict_mask]
-    per_token = _target_logps(hidden[predict_mask], next_ids[predict_mask], lm_head(model), chunk_size)
-    logps = per_token.new_zeros(batch.num_sequences).index_add(0, owner, per_token)
-    lengths = torch.bincount(owner, minlength=batch.num_sequences)
-    return logps, lengths
-
-
 # ---------------------------------------------------------------------------------------------
 # References: each returns the reference log-probs (2B,) of the batch's sequences
 
 ReferenceFn = Callable[[Any, Sequence[PreferenceExample], Batch], torch.Tensor]
 
 
-class FrozenCopyReference:
-    """A frozen copy of the starting model (taken before any training step)."""
+class ModelReference:
+    """A reference model (``models.reference``: frozen copy or adapter disabled) as a ``ReferenceFn``."""
 
-    def __init__(self, model: Any, chunk_size: int) -> None:
-        self.model = copy.deepcopy(model).requires_grad_(False).eval()
+    def __init__(self, reference: Reference, chunk_size: int) -> None:
+        self.reference = reference
         self.chunk_size = chunk_size
 
     def __call__(self, policy: Any, pairs: Sequence[PreferenceExample], batch: Batch) -> torch.Tensor:
-        with torch.no_grad():
-            return sequence_logps(self.model, batch, chunk_size=self.chunk_size)[0]
-
-
-class AdapterDisabledReference:
-    """The policy's base weights: the same module with its LoRA adapter switched off."""
-
-    def __init__(self, chunk_size: int) -> None:
-        self.chunk_size = chunk_size
-
-    def __call__(self, policy: Any, pairs: Sequence[PreferenceExample], batch: Batch) -> torch.Tensor:
-        with torch.no_grad(), policy.disable_adapter():
-            return sequence_logps(policy, batch, chunk_size=self.chunk_size)[0]
+        return self.reference.sequence_logps(policy, batch, chunk_size=self.chunk_size)
 
 
 @dataclass
@@ -440,12 +358,8 @@ def load_or_compute_reference(
         return _check_cache(cache, fingerprints, sizes)
     tensors = {name: compute(pairs) for name, pairs in splits.items() if pairs}
     if dist.is_main:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=fingerprints)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, cache)
+        contiguous = {k: v.contiguous() for k, v in tensors.items()}
+        atomic_write(cache, lambda tmp: save_file(contiguous, str(tmp), metadata=fingerprints))
     dist.barrier()
     return tensors
 
@@ -463,7 +377,6 @@ def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
     """What the reference log-probs depend on: the data (files + formatting) and the starting weights."""
     import hashlib
 
-    from alignkit.models.loader import model_fingerprint
 
     data_parts = [
         data_fingerprint(cfg.data.train or ""),
@@ -486,8 +399,6 @@ def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
 @leaves_its_group
 def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Runs DPO (or a relative) as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
-    from alignkit.models.adapters import save_trained_model
-    from alignkit.models.loader import resolve_device
 
     if not cfg.data.train:
         raise AlignkitError(
@@ -516,11 +427,9 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
     # The reference is taken from the model *before* run_loop restores a checkpoint: the starting weights.
     reference: ReferenceFn | None = None
     if reference_kind == "copy":
-        reference = FrozenCopyReference(model, cfg.train.loss_chunk_size)
+        reference = ModelReference(Reference(model, kind="copy"), cfg.train.loss_chunk_size)
     elif reference_kind == "adapter_disabled":
-        if not callable(getattr(model, "disable_adapter", None)):
-            raise ConfigError("reference=adapter_disabled needs a PEFT (LoRA) model", field="reference")
-        reference = AdapterDisabledReference(cfg.train.loss_chunk_size)
+        reference = ModelReference(Reference(model, kind="adapter_disabled"), cfg.train.loss_chunk_size)
     elif reference_kind == "precomputed":
         tables = load_or_compute_reference(
             output_dir / REFERENCE_CACHE,
@@ -567,3 +476,14 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
         write_run_manifest(output_dir, kind="dpo", cfg=cfg, result=result, report=report, output=final,
                            count_name="pairs", count=len(train_pairs), loss=cfg.loss, beta=beta, reference=reference_kind)
     return result
+
+
+def dpo_command(cfg: DPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit dpo``: the run, and its final model or adapter as the output."""
+    result = run_dpo(cfg)
+    final = "model" if (Path(cfg.output_dir) / "model").is_dir() else "adapter"
+    return CommandResult(
+        output=str(Path(cfg.output_dir) / final), outputs={"model": cfg.model},
+        show=say(f"dpo ({cfg.loss}) done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
+                 f"outputs in {cfg.output_dir}"),
+    )

@@ -32,6 +32,7 @@ Where this departs from GRPO in DeepSeekMath (Shao et al., 2024):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -39,21 +40,20 @@ import torch
 
 from alignkit.config.rl import GRPOConfig
 from alignkit.losses.rl import group_advantages, kl_estimate, masked_mean, ppo_policy_loss
-from alignkit.recipes.rl_common import (
-    PhaseClock,
-    RLResult,
-    RLRun,
-    Rollout,
+from alignkit.models.logprobs import to_rows
+from alignkit.recipes.rl import (
+    command_result,
     evaluate,
     finish_run,
-    generate,
     micro_forward,
     rollout_tensors,
     score_replies,
     start_run,
-    to_rows,
 )
-from alignkit.training.loop import leaves_its_group
+from alignkit.result import CommandResult
+from alignkit.training.distributed import leaves_its_group
+from alignkit.training.rl_run import PhaseClock, RLResult, RLRun
+from alignkit.training.rollout import Rollout, generate
 
 __all__ = ["GRPOConfig", "run_grpo"]
 
@@ -77,7 +77,7 @@ def _micro_loss(
         "policy_loss": float(loss.detach()),
         "clip_fraction": float(clip_fraction.detach()),
         "approx_kl": float(approx_kl.detach()),
-        "entropy": float(masked_mean(to_rows(out.entropy, out.lengths, width), mask).detach()),
+        "entropy": float(masked_mean(to_rows(out.entropy_or_fail(), out.lengths, width), mask).detach()),
     }
     if "ref_logps" in tensors:
         kl = masked_mean(kl_estimate(logps, tensors["ref_logps"][micro].to(device), kind="k3"), mask)
@@ -101,8 +101,9 @@ def _step_metrics(rollout: Rollout, scores: Any, group_size: int) -> dict[str, f
 
 
 @leaves_its_group
-def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult:
-    """Runs GRPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
+def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None, rollouts: Callable[..., Rollout] = generate,
+             before_finish: Callable[[RLRun], None] | None = None) -> RLResult:
+    """Runs GRPO as configured; outputs go to ``cfg.output_dir``. The testing aids are ``run_ppo``'s."""
     group = cfg.grpo.group_size
     # LoRA gets its reference for free (adapter disabled), so held-out KL is measured even with beta=0.
     run, source, _ = start_run(
@@ -122,7 +123,7 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
         while run.state.step < run.total_steps:
             clock = PhaseClock()
             prompts, seed = run.next_prompts()
-            rollout = generate(
+            rollout = rollouts(
                 run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed, samples_per_prompt=group
             )
             run.begin_step(rollout)
@@ -153,4 +154,11 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None) -> RLResult
                 break
     finally:
         run.close()
+    if before_finish is not None:
+        before_finish(run)
     return finish_run(run, kind="grpo", stop_after_step=stop_after_step, extra={"group_size": group})
+
+
+def grpo_command(cfg: GRPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit grpo``: the run, and its final policy as the output."""
+    return command_result("grpo", cfg.model, run_grpo(cfg))

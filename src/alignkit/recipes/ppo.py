@@ -63,21 +63,20 @@ from alignkit.losses.rl import (
     ppo_policy_loss,
     ppo_value_loss,
 )
-from alignkit.recipes.rl_common import (
-    PhaseClock,
-    RLResult,
-    RLRun,
-    Rollout,
+from alignkit.models.logprobs import to_rows
+from alignkit.recipes.rl import (
+    command_result,
     evaluate,
     finish_run,
-    generate,
     micro_forward,
     rollout_tensors,
     score_replies,
     start_run,
-    to_rows,
 )
-from alignkit.training.loop import leaves_its_group
+from alignkit.result import CommandResult
+from alignkit.training.distributed import leaves_its_group
+from alignkit.training.rl_run import PhaseClock, RLResult, RLRun
+from alignkit.training.rollout import Rollout, generate
 
 __all__ = ["PPOConfig", "kl_shaped_rewards", "run_ppo"]
 
@@ -130,7 +129,7 @@ def _micro_loss(
     width = tensors["mask"].shape[1]
     lengths = out.lengths
     logps, values = to_rows(out.logps, lengths, width), to_rows(out.values, lengths, width)  # type: ignore[arg-type]
-    entropy = to_rows(out.entropy, lengths, width)
+    entropy = to_rows(out.entropy_or_fail(), lengths, width)
     old = {
         key: tensors[key][micro].to(device)
         for key in ("old_logps", "old_values", "advantages", "returns", "mask")
@@ -185,8 +184,18 @@ def _advantage_metrics(
 
 
 @leaves_its_group
-def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
-    """Runs PPO as configured; outputs go to ``cfg.output_dir``. ``stop_after_step`` is a testing aid."""
+def run_ppo(
+    cfg: PPOConfig,
+    *,
+    stop_after_step: int | None = None,
+    rollouts: Callable[..., Rollout] = generate,
+    before_finish: Callable[[RLRun], None] | None = None,
+) -> RLResult:
+    """Runs PPO as configured; outputs go to ``cfg.output_dir``.
+
+    Testing aids: ``stop_after_step``; ``rollouts`` replaces the sampling of the training rollouts
+    (``training.rollout.generate``'s signature); ``before_finish`` sees the run before it is saved.
+    """
     run, source, _ = start_run(
         cfg,
         description="ppo",
@@ -205,7 +214,7 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
         while run.state.step < run.total_steps:
             clock = PhaseClock()
             prompts, seed = run.next_prompts()
-            rollout = generate(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
+            rollout = rollouts(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
             run.begin_step(rollout)
             clock.mark("generate")
             scores = score_replies(
@@ -233,9 +242,16 @@ def run_ppo(cfg: PPOConfig, *, stop_after_step: int | None = None) -> RLResult:
                 break
     finally:
         run.close()
+    if before_finish is not None:
+        before_finish(run)
     return finish_run(
         run,
         kind="ppo",
         stop_after_step=stop_after_step,
         extra={"kl_coef": run.kl_controller.value, "critic": cfg.ppo.critic},
     )
+
+
+def ppo_command(cfg: PPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit ppo``: the run, and its final policy as the output."""
+    return command_result("ppo", cfg.model, run_ppo(cfg))

@@ -19,42 +19,36 @@ packed forward instead of a padded batch; the head has no bias (as in transforme
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 
-from alignkit.config.base import StrictModel, config_hash, config_to_yaml
-from alignkit.config.common import DataConfig, ModelFields
-from alignkit.config.training import LoraSection, TrainSection
+from alignkit.config.base import config_hash, config_to_yaml
+from alignkit.config.recipes import RewardConfig, ScoreConfig
+from alignkit.data.collate import pack, pad
 from alignkit.data.dataset import PreferenceExample, load_preference_data
+from alignkit.data.formatting import format_chat
+from alignkit.data.readers import read_records
+from alignkit.data.records import load_records
 from alignkit.errors import AlignkitError, DataError
 from alignkit.io import atomic_write_text
 from alignkit.losses.reward import bradley_terry_loss, pairwise_accuracy
-from alignkit.models.reward_head import RewardModel, reply_end, save_reward_model
-from alignkit.recipes.sft import lint_or_refuse, load_train_eval, prepare_model
-from alignkit.training.batching import pack, pad
+from alignkit.models.loader import resolve_device
+from alignkit.models.reward_head import (
+    RewardModel,
+    load_reward_model,
+    reply_end,
+    save_reward_model,
+    score_sequences,
+)
+from alignkit.result import CommandResult, say
 from alignkit.training.checkpoint import write_run_manifest
-from alignkit.training.loop import LoopResult, leaves_its_group, run_loop, setup_distributed
+from alignkit.training.distributed import leaves_its_group, setup_distributed
+from alignkit.training.loop import LoopResult, run_loop
 from alignkit.training.parallel import gather_for_export
-
-
-class RewardConfig(ModelFields):
-    output_dir: str = Field("runs/rm", description="where checkpoints, metrics and the reward model go")
-    finetune: Literal["full", "lora"] = Field(
-        "lora", description="the trunk: full or LoRA (the head always trains)"
-    )
-    lora: LoraSection = Field(default_factory=LoraSection)
-    data: DataConfig = Field(default_factory=DataConfig)
-    train: TrainSection = Field(default_factory=TrainSection)
-    use_margin: bool = Field(
-        True, description="subtract the records' margin column (when present) in the loss"
-    )
-    center_rewards_coefficient: float = Field(0.0, ge=0.0, description="weight of (r_c + r_r)^2 (0 = off)")
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
-    allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
+from alignkit.training.setup import lint_or_refuse, load_train_eval, prepare_model
 
 
 def pair_sequences(pairs: Sequence[PreferenceExample]) -> list[tuple[list[int], list[int]]]:
@@ -113,7 +107,6 @@ class RewardObjective:
 @leaves_its_group
 def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> LoopResult:
     """Trains a reward model as configured; the result goes to ``<output_dir>/reward_model``."""
-    from alignkit.models.loader import resolve_device
 
     if not cfg.data.train:
         raise AlignkitError(
@@ -175,24 +168,8 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
 # alignkit score: (prompt, response) records -> JSONL with a score
 
 
-class ScoreConfig(StrictModel):
-    model: str | None = Field(None, description="a reward model folder written by alignkit rm")
-    data: str | None = Field(
-        None, description="records: prompt+completion, messages, or prompt/chosen/rejected"
-    )
-    out: str | None = Field(
-        None, description="output JSONL: each input record plus score (or chosen/rejected_score)"
-    )
-    kind: Literal["auto", "messages", "prompt_completion", "preference"] = "auto"
-    max_length: int = Field(2048, gt=8, description="a longer record is an error naming its line")
-    batch_size: int = Field(8, gt=0, description="sequences per packed forward")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-
-
 def _formatted_replies(record: Any, tokenizer: Any) -> list[tuple[list[int], list[int]]]:
     """One (ids, mask) per reply to score: the conversation, or prompt+chosen and prompt+rejected."""
-    from alignkit.data.formatting import format_chat
 
     if record.kind == "preference":
         conversations = [record.messages + record.chosen, record.messages + record.rejected]
@@ -211,9 +188,6 @@ def _formatted_replies(record: Any, tokenizer: Any) -> list[tuple[list[int], lis
 
 def run_score(cfg: ScoreConfig) -> int:
     """Scores every record of ``cfg.data``; writes ``cfg.out``. Returns the number of records."""
-    from alignkit.data.readers import read_records
-    from alignkit.data.records import load_records
-    from alignkit.models.reward_head import load_reward_model, score_sequences
 
     if not cfg.model or not cfg.data or not cfg.out:
         missing = "model" if not cfg.model else ("data" if not cfg.data else "out")
@@ -249,3 +223,20 @@ def run_score(cfg: ScoreConfig) -> int:
             rows.append({**raw.data, "score": next(scores)})
     atomic_write_text(cfg.out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return len(rows)
+
+
+def rm_command(cfg: RewardConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit rm``: the run, and its reward model folder as the output."""
+    result = run_reward(cfg)
+    folder = Path(cfg.output_dir) / "reward_model"
+    return CommandResult(
+        output=str(folder),
+        show=say(f"rm done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), reward model in "
+                 f"{folder}"),
+    )
+
+
+def score_command(cfg: ScoreConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit score``: the scored records' file as the output."""
+    count = run_score(cfg)
+    return CommandResult(output=cfg.out, show=say(f"scored {count} records into {cfg.out}"))

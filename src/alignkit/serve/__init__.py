@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from alignkit.config.serve import ServeConfig
+from alignkit.data.dataset import resolve_chat_template
 from alignkit.errors import AlignkitError
+from alignkit.models.loader import load_from_fields
+from alignkit.result import CommandResult
 
 
 def _require_extra() -> None:
@@ -33,11 +36,11 @@ def build(cfg: ServeConfig) -> tuple[Any, Any]:
     """The engine and the app for ``cfg`` (model loaded, adapters attached)."""
     import torch
 
-    from alignkit.data.dataset import resolve_chat_template
-    from alignkit.models.loader import load_from_fields
-    from alignkit.serve.app import create_app
-    from alignkit.serve.engine import Engine
-    from alignkit.serve.server import read_api_key
+    # Imported at the server's start-up only: they need fastapi/uvicorn (the alignkit[serve] extra), which
+    # _require_extra reports in one line when missing; importing alignkit.serve must not fail on them.
+    from alignkit.serve.app import create_app  # start-up (serve extra)
+    from alignkit.serve.engine import Engine  # start-up (serve extra)
+    from alignkit.serve.server import read_api_key  # start-up (serve extra)
 
     api_key = read_api_key(cfg.api_key_file)
     if cfg.threads:
@@ -54,6 +57,7 @@ def build(cfg: ServeConfig) -> tuple[Any, Any]:
 def serve_main(cfg: ServeConfig, echo: Callable[[str], None] = print) -> int:
     """Serves until interrupted; with ``cfg.check``, runs the check on a free loopback port and exits."""
     _require_extra()
+    # start-up of the server only (the serve extra, see build)
     from alignkit.serve.server import BackgroundServer, bind_socket, check_bind, read_api_key, serve_forever
 
     check_bind(cfg)
@@ -61,6 +65,7 @@ def serve_main(cfg: ServeConfig, echo: Callable[[str], None] = print) -> int:
     engine, app = build(cfg)
     try:
         if cfg.check:
+            # start-up of the check only (the serve extra, see build)
             from alignkit.serve.check import run_check
 
             with BackgroundServer(app, bind_socket("127.0.0.1", 0)) as server:
@@ -70,3 +75,8 @@ def serve_main(cfg: ServeConfig, echo: Callable[[str], None] = print) -> int:
         return 0
     finally:
         engine.close()
+
+
+def serve_command(cfg: ServeConfig, progress: Callable[[str], None]) -> CommandResult:
+    """The ``serve`` command of the registry: serves until interrupted, or runs ``--check`` and exits."""
+    return CommandResult(code=serve_main(cfg, echo=lambda line: print(line, flush=True)))

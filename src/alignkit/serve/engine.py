@@ -24,6 +24,7 @@ from alignkit.config.serve import ServeLimits
 from alignkit.errors import ModelError
 from alignkit.generation.local import LocalGenerator, TokenCallback
 from alignkit.generation.types import Generation, GenerationParams
+from alignkit.models.adapters import peft_wrapping
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,6 @@ def load_adapters(model: Any, adapters: dict[str, str]) -> Any:
         return model
     from peft import PeftModel
 
-    from alignkit.models.adapters import peft_wrapping
 
     wrapped: Any = None
     for name, folder in adapters.items():

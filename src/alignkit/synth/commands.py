@@ -1,18 +1,16 @@
 """The synthetic-data commands as functions of their configs (``alignkit dedup``, ``alignkit synth ...``).
 
-``cli.py`` only parses words into a config and calls these. Every output is written atomically
+The registry (``alignkit.commands``) builds their configs from the command line or a pipeline stage. Every output is written atomically
 (a temporary name, then a rename), so an interrupted run never leaves a file that looks complete.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import typer
 
 from alignkit.config.base import config_hash, config_to_yaml
 from alignkit.config.synth import (
@@ -22,27 +20,34 @@ from alignkit.config.synth import (
     GroundedConfig,
     SelfInstructConfig,
 )
+from alignkit.data.prompts import read_prompt_chats
+from alignkit.data.readers import read_records
 from alignkit.errors import ConfigError, DataError
+from alignkit.generation.http import OpenAICompatibleGenerator
 from alignkit.generation.types import GenerationParams, Generator
 from alignkit.io import atomic_folder, atomic_write_text
+from alignkit.result import CommandResult, say
+from alignkit.synth.dedup import dedup_records
+from alignkit.synth.distill import distill_with_context
+from alignkit.synth.grounded import (
+    IDK_REPLIES,
+    build_grounded_dialogs,
+    load_documents,
+    load_facts,
+    rephrase_answers,
+)
+from alignkit.synth.self_instruct import (
+    DEFAULT_CLASSIFY_PARAMS,
+    DEFAULT_INSTANCE_PARAMS,
+    load_seed_tasks,
+    run_self_instruct,
+)
 
-# Bare keys that mean the generator's: ``model=tiny-random`` is ``generator.model=tiny-random``.
-_GENERATOR_SHORTHAND = ("model", "adapter")
+Progress = Callable[[str], None]
 
 
-def option_overrides(**options: Any) -> list[str]:
-    """``key=value`` overrides for the command-line options that were given.
-
-    Values are written as JSON, which YAML reads back unchanged: a text holding ``: `` or ``#``
-    stays one string.
-    """
-    return [f"{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
-
-
-def generator_shorthand(overrides: list[str]) -> list[str]:
-    """Rewrites ``model=...``/``adapter=...`` to ``generator.model=...``/``generator.adapter=...``."""
-    return [f"generator.{o}" if o.split("=", 1)[0] in _GENERATOR_SHORTHAND else o for o in overrides]
-
+def _quiet(_message: str) -> None:
+    pass
 
 def _require(value: str | None, field: str, usage: str) -> str:
     if not value:
@@ -53,8 +58,6 @@ def _require(value: str | None, field: str, usage: str) -> str:
 def build_generator(cfg: GeneratorConfig) -> Generator:
     """A local transformers model (``kind=local``) or an OpenAI-compatible endpoint (``kind=http``)."""
     if cfg.kind == "http":
-        from alignkit.generation.http import OpenAICompatibleGenerator
-
         base_url = _require(
             cfg.base_url, "generator.base_url", "generator.base_url=URL with generator.kind=http"
         )
@@ -72,8 +75,8 @@ def build_generator(cfg: GeneratorConfig) -> Generator:
             cache_path=cfg.cache_path,
             max_n_per_request=cfg.max_n_per_request,
         )
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
+    from alignkit.generation.local import LocalGenerator  # start-up: torch (not loaded by this module)
+    from alignkit.models.loader import load_from_fields  # start-up: torch (not loaded by this module)
 
     loaded = load_from_fields(cfg)
     return LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
@@ -96,10 +99,8 @@ def _write_with_config(out: str, text: str, cfg: Any) -> None:
 # --- alignkit dedup ---------------------------------------------------------------------------------
 
 
-def dedup_main(cfg: DedupConfig) -> int:
+def dedup_command(cfg: DedupConfig, progress: Progress = _quiet) -> CommandResult:
     """Keep the first of each group of duplicates of ``cfg.field``; print drop counts by reason."""
-    from alignkit.data.readers import read_records
-    from alignkit.synth.dedup import dedup_records
 
     path = _require(cfg.path, "path", "a data file: alignkit dedup FILE --field NAME --out OUT.jsonl")
     out = _require(cfg.out, "out", "--out OUT.jsonl")
@@ -117,26 +118,16 @@ def dedup_main(cfg: DedupConfig) -> int:
         source=path,
     )
     atomic_write_text(out, to_jsonl(result.records))
-    typer.echo(f"kept {len(result.records)} of {len(raws)} records -> {out}")
-    typer.echo(f"dropped: {format_counts(result.drop_counts)}")
-    return 0
+    lines = [f"kept {len(result.records)} of {len(raws)} records -> {out}",
+             f"dropped: {format_counts(result.drop_counts)}"]
+    return CommandResult(output=out, show=say(*lines))
 
 
 # --- alignkit synth self-instruct -------------------------------------------------------------------
 
 
-def _progress(stage: str, done: int, total: int) -> None:
-    typer.echo(f"{stage}: {done}/{total}", err=True)
-
-
-def self_instruct_main(cfg: SelfInstructConfig) -> int:
+def self_instruct_command(cfg: SelfInstructConfig, progress: Progress = _quiet) -> CommandResult:
     """Run Self-Instruct; write ``alpaca.jsonl``, ``messages.jsonl``, ``instructions.jsonl``, ``stats.json``."""
-    from alignkit.synth.self_instruct import (
-        DEFAULT_CLASSIFY_PARAMS,
-        DEFAULT_INSTANCE_PARAMS,
-        load_seed_tasks,
-        run_self_instruct,
-    )
 
     out = _require(cfg.out, "out", "--out DIR")
     if cfg.seed_tasks is not None and not Path(cfg.seed_tasks).is_file():
@@ -164,7 +155,7 @@ def self_instruct_main(cfg: SelfInstructConfig) -> int:
         instance_params=replace(
             DEFAULT_INSTANCE_PARAMS, max_new_tokens=cfg.instance_max_new_tokens, seed=cfg.seed
         ),
-        on_progress=_progress,
+        on_progress=lambda stage, done, total: progress(f"{stage}: {done}/{total}"),
     )
     stats = {
         "records": len(result.records),
@@ -179,23 +170,16 @@ def self_instruct_main(cfg: SelfInstructConfig) -> int:
         (tmp / "instructions.jsonl").write_text(to_jsonl(instructions), encoding="utf-8")
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True), encoding="utf-8")
         (tmp / "config.yaml").write_text(config_to_yaml(cfg), encoding="utf-8")
-    typer.echo(f"{len(result.instructions)} instructions, {len(result.records)} records -> {out}")
-    typer.echo(f"dropped: {format_counts(result.drop_counts)}")
-    return 0
+    lines = [f"{len(result.instructions)} instructions, {len(result.records)} records -> {out}",
+             f"dropped: {format_counts(result.drop_counts)}"]
+    return CommandResult(output=out, show=say(*lines))
 
 
 # --- alignkit synth grounded ------------------------------------------------------------------------
 
 
-def grounded_main(cfg: GroundedConfig) -> int:
+def grounded_command(cfg: GroundedConfig, progress: Progress = _quiet) -> CommandResult:
     """Build grounded dialogs (answerable + "I don't know" negatives) and write them as JSONL."""
-    from alignkit.synth.grounded import (
-        IDK_REPLIES,
-        build_grounded_dialogs,
-        load_documents,
-        load_facts,
-        rephrase_answers,
-    )
 
     facts = _require(cfg.facts, "facts", "--facts FACTS.jsonl")
     out = _require(cfg.out, "out", "--out FILE.jsonl")
@@ -211,11 +195,11 @@ def grounded_main(cfg: GroundedConfig) -> int:
         idk_replies=cfg.idk_replies or IDK_REPLIES,
     )
     if cfg.rephrase:
-        result = rephrase_answers(result, build_generator(cfg.generator), cfg.generation.params())
+        result = rephrase_answers(result, build_generator(cfg.generator), GenerationParams.from_section(cfg.generation))
     _write_with_config(out, to_jsonl(result.records(cfg.instruction)), cfg)
-    typer.echo(f"{len(result.examples)} dialogs from {len(entities)} entities -> {out}")
-    typer.echo(f"stats: {format_counts(result.stats)}")
-    return 0
+    lines = [f"{len(result.examples)} dialogs from {len(entities)} entities -> {out}",
+             f"stats: {format_counts(result.stats)}"]
+    return CommandResult(output=out, show=say(*lines))
 
 
 # --- alignkit synth distill -------------------------------------------------------------------------
@@ -236,20 +220,17 @@ def _context_text(cfg: DistillConfig) -> str:
     return text.strip()
 
 
-def distill_main(cfg: DistillConfig) -> int:
+def distill_command(cfg: DistillConfig, progress: Progress = _quiet) -> CommandResult:
     """Generate with the context as system prompt; write ``messages`` records without it."""
-    from alignkit.synth.distill import distill_with_context, read_prompts
 
     prompts_path = _require(cfg.prompts, "prompts", "--prompts FILE")
     out = _require(cfg.out, "out", "--out FILE.jsonl")
     context = _context_text(cfg)
-    prompts = read_prompts(prompts_path)
-    result = distill_with_context(build_generator(cfg.generator), prompts, context, cfg.generation.params())
+    prompts = read_prompt_chats(prompts_path)
+    result = distill_with_context(build_generator(cfg.generator), prompts, context, GenerationParams.from_section(cfg.generation))
     _write_with_config(out, to_jsonl(result.records), cfg)
-    typer.echo(f"{len(result.records)} records from {len(prompts)} prompts -> {out}")
-    typer.echo(f"dropped: {format_counts(result.drop_counts)}")
     if not result.records:
-        typer.echo(
-            "warning: no reply stopped before the token limit; raise generation.max_new_tokens", err=True
-        )
-    return 0
+        progress("warning: no reply stopped before the token limit; raise generation.max_new_tokens")
+    lines = [f"{len(result.records)} records from {len(prompts)} prompts -> {out}",
+             f"dropped: {format_counts(result.drop_counts)}"]
+    return CommandResult(output=out, show=say(*lines))

@@ -17,82 +17,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from alignkit.data.readers import RawRecord, read_records
-from alignkit.errors import ConfigError, DataError
+from alignkit.errors import ConfigError
 from alignkit.generation.types import Chat, GenerationParams, Generator
 
 DROP_CUT_OFF = "cut_off"
 DROP_EMPTY = "empty"
-
-
-def _chat_from_messages(raw: RawRecord) -> Chat:
-    messages = raw.data["messages"]
-    if not isinstance(messages, list):
-        raise DataError("expected a list of messages", source=raw.source, line=raw.line, field="messages")
-    chat: Chat = []
-    for i, message in enumerate(messages):
-        role = message.get("role") if isinstance(message, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        if role not in ("system", "user", "assistant") or not isinstance(content, str):
-            raise DataError(
-                "expected {role: system|user|assistant, content: str}",
-                source=raw.source,
-                line=raw.line,
-                field=f"messages[{i}]",
-            )
-        chat.append({"role": role, "content": content})
-    while chat and chat[-1]["role"] == "assistant":
-        chat.pop()  # the reply to distil replaces any reply the record had
-    if not chat or chat[-1]["role"] != "user":
-        raise DataError(
-            "expected the conversation to end with a user turn",
-            source=raw.source,
-            line=raw.line,
-            field="messages",
-        )
-    return chat
-
-
-def prompt_from_record(raw: RawRecord) -> Chat:
-    """A prompt chat from a ``messages``, ``prompt`` or Alpaca (``instruction`` + ``input``) record."""
-    data = raw.data
-    if "messages" in data:
-        return _chat_from_messages(raw)
-    if isinstance(data.get("prompt"), str) and data["prompt"].strip():
-        return [{"role": "user", "content": data["prompt"]}]
-    if isinstance(data.get("instruction"), str) and data["instruction"].strip():
-        task_input = data.get("input") or ""
-        if not isinstance(task_input, str):
-            raise DataError("expected a string", source=raw.source, line=raw.line, field="input")
-        content = f"{data['instruction']}\n\n{task_input}" if task_input.strip() else data["instruction"]
-        return [{"role": "user", "content": content}]
-    raise DataError(
-        "expected a 'prompt' string, an 'instruction' or a 'messages' list",
-        source=raw.source,
-        line=raw.line,
-        field="prompt",
-    )
-
-
-def read_prompts(path: str | Path) -> list[Chat]:
-    """Prompt chats from a ``.txt`` file (one prompt per non-empty line) or any data file."""
-    path = Path(path)
-    if path.suffix.lower() == ".txt":
-        if not path.is_file():
-            raise DataError("file not found", source=str(path))
-        chats: list[Chat] = [
-            [{"role": "user", "content": line.strip()}]
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
-    else:
-        chats = [prompt_from_record(raw) for raw in read_records(path)]
-    if not chats:
-        raise DataError("no prompts", source=str(path))
-    return chats
 
 
 def with_context(chat: Chat, context: str) -> Chat:

@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from alignkit.config.synth import DEFAULT_GROUNDED_INSTRUCTION
+from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
 from alignkit.data.readers import read_records
 from alignkit.errors import ConfigError, DataError
+from alignkit.evaluation.metrics import is_idk
 from alignkit.generation.types import Chat, GenerationParams, Generator
 
 # Every phrasing says "I don't know" in words the grounded probe recognises (tested).
@@ -420,7 +421,6 @@ def rephrase_answers(
 
     Counts ``rephrased`` and ``rephrase_fallback`` in the returned stats. Negatives are untouched.
     """
-    from alignkit.evaluation.metrics import is_idk
 
     targets = [i for i, example in enumerate(result.examples) if example.answerable]
     chats: list[Chat] = [

@@ -2,7 +2,7 @@
 
 Judges (anything with ``score(chats, replies) -> list[float | None]``):
 
-- ``RewardModelJudge``: a folder written by ``alignkit rm``. The reply is formatted after its prompt
+- ``RewardModelScorer``: a folder written by ``alignkit rm``. The reply is formatted after its prompt
   with the chat template and scored at the reply's end-of-turn token, exactly as ``alignkit score``
   does, so the written scores can be reproduced.
 - ``LLMJudge``: a 1-10 rating prompt run through any ``Generator`` (a local model, or an
@@ -23,82 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from pydantic import Field
-
-from alignkit.config.base import StrictModel
-from alignkit.config.commands import GenerationConfigSection
-from alignkit.config.common import ModelFields
-from alignkit.errors import AlignkitError, DataError
+from alignkit.config.synth import PrefsConfig
+from alignkit.data.prompts import read_prompt_chats
+from alignkit.errors import AlignkitError
+from alignkit.generation.http import OpenAICompatibleGenerator
+from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, GenerationParams, Generator
-
-DEFAULT_JUDGE_PROMPT = """Rate the assistant's reply to the conversation below on a scale from 1 to 10.
-1 means unhelpful, wrong or rude; 10 means helpful, correct, honest and polite.
-Answer with the number only.
-
-Conversation:
-{conversation}
-
-Assistant's reply:
-{response}
-
-Score (1-10):"""
-
-_SCORE = re.compile(r"(?<!\d)(?<!\d\.)(10|[1-9])(?!\d|\.\d)")  # an integer 1..10, not part of 8.5 or 27
-
-
-class SamplingSection(GenerationConfigSection):
-    """Candidate sampling: like ``generation`` elsewhere, but sampling by default (greedy gives duplicates)."""
-
-    temperature: float = Field(0.8, ge=0.0, description="0 = greedy (all candidates alike)")
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-
-
-class JudgeSection(StrictModel):
-    kind: Literal["reward_model", "llm"] = Field(
-        "reward_model", description="reward_model | llm (1-10 rating)"
-    )
-    reward_model: str | None = Field(None, description="kind=reward_model: a folder from alignkit rm")
-    model: str | None = Field(None, description="kind=llm: a local model spec (embedded, a folder, a .gguf)")
-    url: str | None = Field(
-        None, description="kind=llm: an OpenAI-compatible base URL instead of a local model"
-    )
-    api_model: str | None = Field(None, description="kind=llm with url: the model name the endpoint serves")
-    api_key_env: str | None = Field(
-        None, description="kind=llm with url: environment variable holding the key"
-    )
-    prompt: str | None = Field(
-        None, description="rating prompt with {conversation} and {response} placeholders"
-    )
-    max_new_tokens: int = Field(8, gt=0, description="tokens the LLM judge may answer with")
-    batch_size: int = Field(8, gt=0, description="sequences per forward of a local judge")
-
-
-class PrefsConfig(ModelFields):
-    """``model``/``adapter`` are the policy that samples the candidates."""
-
-    prompts: str | None = Field(
-        None, description="a .txt (one prompt a line) or JSONL with prompt or messages"
-    )
-    out: str | None = Field(
-        None, description="output JSONL of prompt/chosen/rejected/chosen_score/rejected_score"
-    )
-    system: str | None = Field(None, description="a system message put before each plain prompt")
-    num_candidates: int = Field(4, ge=2, description="replies sampled per prompt")
-    generation: SamplingSection = Field(default_factory=SamplingSection)
-    batch_size: int = Field(8, gt=0, description="prompts x candidates generated together")
-    judge: JudgeSection = Field(default_factory=JudgeSection)
-    pairs: Literal["best_vs_worst", "all_pairs"] = Field(
-        "best_vs_worst", description="one pair per prompt, or all"
-    )
-    min_gap: float = Field(0.0, ge=0.0, description="keep a pair only when chosen - rejected score >= this")
-    drop_unfinished: bool = Field(True, description="drop candidates cut at max_new_tokens")
+from alignkit.io import atomic_write_text
+from alignkit.models.loader import load_from_fields
+from alignkit.models.reward_head import load_reward_model
+from alignkit.result import CommandResult, say
+from alignkit.rewards.scorers import LLMJudge, RewardModelScorer, Scorer
 
 
 @dataclass
@@ -117,73 +57,14 @@ class PrefsReport:
         return {**dataclasses.asdict(self), "dropped": dict(self.dropped)}
 
 
-class Judge(Protocol):
-    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
-        """One score per (chat, reply); None when this reply cannot be scored."""
-        ...
 
 
-class RewardModelJudge:
-    """Scores replies with a reward model from ``alignkit rm``."""
-
-    def __init__(self, loaded: Any, *, batch_size: int = 8) -> None:
-        self.loaded = loaded
-        self.batch_size = batch_size
-
-    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
-        from alignkit.data.formatting import format_chat
-        from alignkit.models.reward_head import score_sequences
-
-        sequences, where = [], []
-        for index, (chat, reply) in enumerate(zip(chats, replies, strict=True)):
-            messages: list[dict[str, Any]] = [{**m, "train": False} for m in chat]
-            messages.append({"role": "assistant", "content": reply})
-            try:
-                formatted = format_chat(self.loaded.tokenizer, messages)
-            except DataError:
-                continue
-            sequences.append((formatted.input_ids, formatted.loss_mask))
-            where.append(index)
-        scores: list[float | None] = [None] * len(replies)
-        for index, value in zip(
-            where, score_sequences(self.loaded.model, sequences, batch_size=self.batch_size), strict=True
-        ):
-            scores[index] = value
-        return scores
 
 
-def parse_rating(text: str) -> float | None:
-    """The first integer 1..10 in a judge's answer ("8", "Score: 8/10", "I'd say 10."), else None."""
-    match = _SCORE.search(text)
-    return float(match.group(1)) if match else None
 
 
-def _conversation_text(chat: Chat) -> str:
-    return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in chat if m["role"] != "system")
 
 
-class LLMJudge:
-    """Rates each reply 1-10 with a rating prompt, through any ``Generator`` (greedy)."""
-
-    def __init__(self, generator: Generator, *, prompt: str | None = None, max_new_tokens: int = 8) -> None:
-        self.generator = generator
-        self.prompt = prompt or DEFAULT_JUDGE_PROMPT
-        self.max_new_tokens = max_new_tokens
-
-    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
-        requests = [
-            [
-                {
-                    "role": "user",
-                    "content": self.prompt.format(conversation=_conversation_text(chat), response=reply),
-                }
-            ]
-            for chat, reply in zip(chats, replies, strict=True)
-        ]
-        answers = self.generator.chat(
-            requests, GenerationParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
-        )
-        return [parse_rating(samples[0].text) if samples else None for samples in answers]
 
 
 def select_pairs(
@@ -219,7 +100,7 @@ def _normalised(text: str) -> str:
 def build_preferences(
     chats: list[Chat],
     policy: Generator,
-    judge: Judge,
+    judge: Scorer,
     *,
     params: GenerationParams,
     mode: str = "best_vs_worst",
@@ -281,56 +162,8 @@ def build_preferences(
     return rows, report
 
 
-def read_prompt_chats(path: str, system: str | None = None) -> list[Chat]:
-    """Prompts from a .txt file (one a line) or records with ``prompt`` (string or messages) or ``messages``."""
-    from alignkit.data.readers import read_records
-
-    prefix: Chat = [{"role": "system", "content": system}] if system else []
-    if path.endswith(".txt"):
-        if not Path(path).is_file():
-            raise DataError("file not found", source=path)
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return [[*prefix, {"role": "user", "content": line.strip()}] for line in lines if line.strip()]
-    chats: list[Chat] = []
-    for raw in read_records(path):
-        value = raw.data.get("prompt", raw.data.get("messages"))
-        if isinstance(value, str) and value.strip():
-            chats.append([*prefix, {"role": "user", "content": value}])
-        elif (
-            isinstance(value, list)
-            and value
-            and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
-        ):
-            messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
-            while (
-                messages and messages[-1]["role"] == "assistant"
-            ):  # a messages record's reply is not a prompt
-                messages.pop()
-            if not messages:
-                raise DataError(
-                    "no prompt turns before the assistant reply",
-                    source=raw.source,
-                    line=raw.line,
-                    field="messages",
-                )
-            chats.append(messages)
-        else:
-            raise DataError(
-                "expected a non-empty 'prompt' string or a 'prompt'/'messages' message list",
-                source=raw.source,
-                line=raw.line,
-                field="prompt",
-            )
-    if not chats:
-        raise DataError("no prompts", source=path)
-    return chats
-
-
-def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
+def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Scorer:
     """The configured judge; a local LLM judge naming the policy's own model reuses its weights."""
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.models.loader import load_from_fields
-    from alignkit.models.reward_head import load_reward_model
 
     judge = cfg.judge
     if judge.kind == "reward_model":
@@ -339,13 +172,11 @@ def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
                 "judge.kind=reward_model needs judge.reward_model=DIR (from alignkit rm)",
                 field="judge.reward_model",
             )
-        return RewardModelJudge(
+        return RewardModelScorer(
             load_reward_model(judge.reward_model, device=cfg.device, dtype=cfg.dtype),
             batch_size=judge.batch_size,
         )
     if judge.url:
-        from alignkit.generation.http import OpenAICompatibleGenerator
-
         if not judge.api_model:
             raise AlignkitError(
                 "judge.url needs judge.api_model (the model name the endpoint serves)",
@@ -364,19 +195,16 @@ def make_judge(cfg: PrefsConfig, policy_generator: Any) -> Judge:
 
 def run_prefs(cfg: PrefsConfig) -> PrefsReport:
     """Samples, judges and writes the triples to ``cfg.out`` (and the report to ``<out>.report.json``)."""
-    from alignkit.generation.local import LocalGenerator
-    from alignkit.io import atomic_write_text
-    from alignkit.models.loader import load_from_fields
 
     if not cfg.prompts or not cfg.out:
         raise AlignkitError(
             "expected prompts=FILE and out=FILE.jsonl", field="prompts" if not cfg.prompts else "out"
         )
-    chats = read_prompt_chats(cfg.prompts, cfg.system)
+    chats = read_prompt_chats(cfg.prompts, system=cfg.system)
     loaded = load_from_fields(cfg)
     policy = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size)
     judge = make_judge(cfg, policy)
-    params = dataclasses.replace(cfg.generation.params(), num_samples=cfg.num_candidates)
+    params = dataclasses.replace(GenerationParams.from_section(cfg.generation), num_samples=cfg.num_candidates)
     rows, report = build_preferences(
         chats,
         policy,
@@ -390,3 +218,13 @@ def run_prefs(cfg: PrefsConfig) -> PrefsReport:
     atomic_write_text(cfg.out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     atomic_write_text(f"{cfg.out}.report.json", json.dumps(report.as_dict(), indent=2))
     return report
+
+
+def prefs_command(cfg: PrefsConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """``alignkit prefs``: the pairs file as the output, the pair count for a pipeline stage."""
+    report = run_prefs(cfg)
+    return CommandResult(
+        output=cfg.out, outputs={"pairs": report.pairs},
+        show=say(f"wrote {report.pairs} pairs from {report.prompts} prompts to {cfg.out} "
+                 f"(dropped {dict(report.dropped)}, ties {report.ties}, below min_gap {report.below_gap})"),
+    )

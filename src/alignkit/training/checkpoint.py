@@ -21,8 +21,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from alignkit import __version__
+from alignkit.config.base import config_hash
+from alignkit.data.dataset import data_fingerprint
 from alignkit.errors import CheckpointError
-from alignkit.io import atomic_folder, first_mismatch
+from alignkit.io import atomic_folder, atomic_write_text, first_mismatch
 
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -43,9 +46,7 @@ class LoopState:
 def versions() -> dict[str, str]:
     import transformers
 
-    import alignkit
-
-    out = {"alignkit": alignkit.__version__, "torch": torch.__version__, "transformers": transformers.__version__}
+    out = {"alignkit": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
     try:
         import peft
 
@@ -211,9 +212,6 @@ def load_checkpoint(
 def write_run_manifest(output_dir: Path, *, kind: str, cfg: Any, result: Any, report: Any, output: Path,
                        count_name: str, count: int, **extra: Any) -> None:
     """``run.json``: what a training run was built from and what it produced (resolved in stages)."""
-    from alignkit.config.base import config_hash
-    from alignkit.data.dataset import data_fingerprint
-    from alignkit.io import atomic_write_text
 
     manifest = {
         "kind": kind, **extra, "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),

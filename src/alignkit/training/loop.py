@@ -17,40 +17,32 @@ over processes, so the loss scaling below serves both.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import math
-import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol
 
 import torch
 
 from alignkit.config.training import TrainSection
-from alignkit.errors import AlignkitError, CheckpointError
+from alignkit.errors import AlignkitError
 from alignkit.training import parallel
 from alignkit.training.checkpoint import (
     LoopState,
     checkpoint_dirs,
-    find_resume_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    read_checkpoint,
-    restore_loop,
-    save_checkpoint,
-    trainable_state,
 )
+from alignkit.training.distributed import Distributed
+from alignkit.training.run_state import RunState
 from alignkit.training.sampler import ResumableSampler
+from alignkit.training.step import NonFiniteGuard, autocast, autocast_dtype, clip_and_step
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class Objective(Protocol):
@@ -61,97 +53,6 @@ class Objective(Protocol):
     def loss(self, model: torch.nn.Module, examples: Sequence[Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Summed loss over the micro-batch, and metric *sums* (divided by the normaliser when logged)."""
         ...
-
-
-class NonFiniteAbort(AlignkitError):
-    """Too many non-finite steps."""
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        """Waits until every process gets here (and, under gloo, until their earlier work is done)."""
-        if self.world_size > 1:
-            torch.distributed.barrier()
-
-    def all_sum(self, value: float) -> float:
-        if self.world_size == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(tensor)
-        return float(tensor.item())
-
-    def all_max(self, value: float) -> float:
-        if self.world_size == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
-        return float(tensor.item())
-
-    def all_sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Element-wise sum over processes, as a new tensor on ``tensor``'s device (the identity in one
-        process). Reduced on ``self.device``: NCCL reduces CUDA tensors only, and rollouts live on the CPU."""
-        if self.world_size == 1:
-            return tensor
-        reduced = tensor.detach().to(self.device, copy=True)
-        torch.distributed.all_reduce(reduced)
-        return reduced.to(tensor.device)
-
-
-def setup_distributed(device: torch.device) -> Distributed:
-    """Joins the process group when launched by torchrun/accelerate (WORLD_SIZE > 1)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return Distributed(device=device)
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    rank = torch.distributed.get_rank()
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    return Distributed(rank=rank, world_size=world_size, device=device)
-
-
-def _group_is_up() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def leaves_its_group(run: Callable[P, R]) -> Callable[P, R]:
-    """For a recipe's entry point: when the call joined the process group (``setup_distributed`` under
-    torchrun), every process leaves it once the call has returned; a group the caller made is left alone.
-
-    Why after the return: the model (FSDP's state holds the group) must be gone for the group to be freed,
-    and only a freed gloo group stops its worker threads (why that matters: ``free_destroyed_groups``).
-    Nothing is left on an error: the other processes may still be in a collective, and the launcher stops
-    them when this one exits non-zero.
-    """
-
-    @functools.wraps(run)
-    def run_then_leave(*args: P.args, **kwargs: P.kwargs) -> R:
-        joined = not _group_is_up()
-        result = run(*args, **kwargs)
-        if joined and _group_is_up():
-            leave_group()
-        return result
-
-    return run_then_leave
-
-
-def leave_group() -> None:
-    """Waits for every process (a gloo barrier also waits for all earlier work of the group), leaves the group
-    and frees it, which joins gloo's worker threads."""
-    torch.distributed.barrier()
-    torch.distributed.destroy_process_group()
-    parallel.free_destroyed_groups()
 
 
 class _ObjectiveModule(torch.nn.Module):
@@ -290,36 +191,6 @@ class LoopResult:
     best_checkpoint: Path | None
 
 
-def _autocast_dtype(device: torch.device, model: torch.nn.Module) -> torch.dtype | None:
-    """bf16 on CUDA when fp32 weights train (full fp32 runs, LoRA factors over 4-bit bases), else None."""
-    if device.type == "cuda" and any(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad):
-        return torch.bfloat16
-    return None
-
-
-def _autocast(device: torch.device, model: torch.nn.Module) -> contextlib.AbstractContextManager[Any]:
-    dtype = _autocast_dtype(device, model)
-    return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def adapter_inputs_follow_autocast(model: torch.nn.Module, autocast_dtype: torch.dtype | None) -> Iterator[None]:
-    """Under autocast, stops PEFT from copying each LoRA layer's input to the adapter's fp32 dtype.
-
-    PEFT keeps adapter weights in fp32 and casts every adapted linear's input to fp32 before the
-    low-rank product; under bf16 autocast that product runs in bf16 anyway, so the cast only writes (and
-    saves for backward) an fp32 copy of the activation per adapted layer: measured as the main reason
-    LoRA ran slower than full fine-tuning on a GPU. Without autocast nothing changes (the cast is needed).
-    """
-    if autocast_dtype is None:
-        yield
-        return
-    from peft.helpers import disable_input_dtype_casting
-
-    with disable_input_dtype_casting(model):
-        yield
-
-
 def evaluate(module: torch.nn.Module, objective: Objective, examples: Sequence[Any], *, batch_size: int,
              dist: Distributed, lockstep: bool = False) -> dict[str, float]:
     """Mean loss (and metrics) over the eval set, normalised like training.
@@ -335,7 +206,7 @@ def evaluate(module: torch.nn.Module, objective: Objective, examples: Sequence[A
     shard = list(examples)[dist.rank :: dist.world_size]
     micro_batches = [shard[start : start + batch_size] for start in range(0, len(shard), batch_size)]
     rounds = int(dist.all_max(len(micro_batches))) if lockstep else len(micro_batches)
-    with torch.no_grad(), _autocast(dist.device, module):
+    with torch.no_grad(), autocast(dist.device, module):
         for index in range(rounds):
             if index >= len(micro_batches):
                 module(list(examples[:1]))  # keeps this process in step with the others' gathers
@@ -366,29 +237,6 @@ def _records(examples: Sequence[Any]) -> list[str]:
     return [f"{getattr(e, 'source', '?')}:{getattr(e, 'line', '?')}" for e in examples]
 
 
-def _load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                     sharded: bool) -> tuple[LoopState, dict[str, Any], str]:
-    """Restores a checkpoint into the model as this run holds it (a replica, or this process's shards)."""
-    if not sharded:
-        return load_checkpoint(folder, model=model, optimizer=optimizer, scheduler=scheduler)
-    saved = read_checkpoint(folder, trainable_names=[name for name, p in model.named_parameters() if p.requires_grad])
-    parallel.load_sharded(model, optimizer, trainable=saved.trainable, optimizer_state=saved.optimizer_state)
-    return restore_loop(saved, scheduler=scheduler)
-
-
-def _checkpoint_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, sharded: bool,
-                        is_main: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The trainable weights and optimizer state a checkpoint stores, on rank 0 ({} elsewhere).
-
-    Under FSDP they are gathered from every process's shards, so every rank must call this.
-    """
-    if sharded:
-        return parallel.gather_trainable(model), parallel.gather_optimizer_state(model, optimizer)
-    if not is_main:
-        return {}, {}
-    return trainable_state(model), optimizer.state_dict()
-
-
 def run_loop(
     *,
     model: torch.nn.Module,
@@ -413,28 +261,17 @@ def run_loop(
     sharded = cfg.parallel == "fsdp" and dist.world_size > 1
     if sharded:
         # Before the optimizer is built: sharding swaps every parameter for its DTensor shard.
-        parallel.shard_model(objective_module, model, compute_dtype=_autocast_dtype(device, model))
+        parallel.shard_model(objective_module, model, compute_dtype=autocast_dtype(device, model))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(model, cfg)
     steps_total = total_steps(len(train_examples), cfg, dist.world_size)
     scheduler = build_scheduler(optimizer, cfg, steps_total)
     sampler = ResumableSampler(len(train_examples), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    state = LoopState()
-    resume_from = find_resume_checkpoint(output_dir, resume)
-    if resume_from is not None:
-        state, sampler_state, saved_hash = _load_checkpoint(resume_from, model=model, optimizer=optimizer,
-                                                            scheduler=scheduler, sharded=sharded)
-        try:
-            sampler.load_state_dict(sampler_state)
-        except ValueError as exc:
-            raise CheckpointError(str(exc), source=str(resume_from), field="resume") from None
-        if saved_hash and saved_hash != config_hash:
-            log.warning("resuming from %s, written with a different config (hash %s, now %s)", resume_from,
-                        saved_hash, config_hash)
-        if load_extra_state is not None:
-            load_extra_state(state.extra)
-        if dist.is_main:
-            print(f"resumed from {resume_from} at step {state.step}", flush=True)
+    run_state = RunState(output_dir=output_dir, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
+                         config_hash=config_hash, keep_last=cfg.keep_last, dist=dist, sharded=sharded,
+                         extra_state=extra_state, load_extra_state=load_extra_state)
+    resume_from = run_state.restore(resume)
+    state = run_state.state
     per_step = cfg.batch_size * cfg.grad_accum
     module: torch.nn.Module = objective_module
     ddp: torch.nn.parallel.DistributedDataParallel | None = None
@@ -445,26 +282,14 @@ def run_loop(
     metrics = MetricsWriter(output_dir / "metrics.jsonl", enabled=dist.is_main,
                             resume_step=state.step if resume_from is not None else None)
     progress = Progress(steps_total, state.step, enabled=dist.is_main, description=description)
+    guard = NonFiniteGuard(state, metrics.write, limit=cfg.max_nonfinite_steps)
     last_ckpt: Path | None = resume_from
     best_ckpt: Path | None = ckpt_root / "best" if (ckpt_root / "best").is_dir() else None
     stopped_early = False
     model.train()
-    # Entered here, left in the finally below, so the model goes back to PEFT's own casting when done.
-    adapter_casting = contextlib.ExitStack()
-    adapter_casting.enter_context(adapter_inputs_follow_autocast(model, _autocast_dtype(device, model)))
 
     def checkpoint(tag: str | None = None) -> Path:
-        folder = ckpt_root / (tag or f"step-{state.step:06d}")
-        trainable, optimizer_state = _checkpoint_tensors(model, optimizer, sharded=sharded, is_main=dist.is_main)
-        if dist.is_main:
-            if extra_state is not None:
-                state.extra = extra_state()
-            save_checkpoint(folder, trainable=trainable, optimizer_state=optimizer_state, scheduler=scheduler,
-                            sampler_state=sampler.state_dict(), loop_state=state, config_hash=config_hash)
-            if tag is None:
-                prune_checkpoints(ckpt_root, cfg.keep_last)
-        dist.barrier()
-        return folder
+        return run_state.save(tag)
 
     def run_eval(epoch: float) -> bool:
         """Evaluates; returns True when early stopping says stop."""
@@ -499,7 +324,7 @@ def run_loop(
                 # that its gradients stay sharded in between.
                 sync = ddp is None or index == len(micro_batches) - 1
                 context = contextlib.nullcontext() if sync else ddp.no_sync()  # type: ignore[union-attr]
-                with context, _autocast(device, model):
+                with context, autocast(device, model):
                     loss, micro_metrics = module(micro)
                     # DDP and FSDP average gradients over processes; scale so the result is the global mean.
                     (loss * (dist.world_size / max(global_norm, 1e-12))).backward()
@@ -510,26 +335,18 @@ def run_loop(
             step_loss = dist.all_sum(loss_sum) / max(global_norm, 1e-12)
             if state.step in cfg.inject_nonfinite_at:
                 step_loss = float("nan")
-            grad_norm = parallel.global_grad_norm(torch.nn.utils.clip_grad_norm_(
-                params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")))
-            finite = math.isfinite(step_loss) and bool(torch.isfinite(grad_norm))
+            grad_norm, finite = clip_and_step(params, optimizer, scheduler, loss=step_loss,
+                                              max_grad_norm=cfg.max_grad_norm)
+            records = _records([e for mb in micro_batches for e in mb])
             if finite:
-                optimizer.step()
-                scheduler.step()
                 state.optimizer_steps += 1
             else:
-                state.nonfinite_steps += 1
-                records = _records([e for mb in micro_batches for e in mb])
-                metrics.write({"kind": "nonfinite", "step": state.step, "loss": step_loss,
-                               "grad_norm": float(grad_norm), "records": records})
-                log.warning("step %d: non-finite loss/grad norm (loss=%s, grad_norm=%s); skipped. Records: %s",
-                            state.step, step_loss, float(grad_norm), ", ".join(records[:8]))
-            optimizer.zero_grad(set_to_none=True)
+                guard.skipped(state.step, loss=step_loss, grad_norm=grad_norm, records=records)
             elapsed = time.perf_counter() - t0
             tokens = dist.all_sum(sum(_example_tokens(e) for mb in micro_batches for e in mb))
             epoch = sampler.state.epoch + sampler.state.position / max(1, sampler.per_rank)
             record = {"kind": "train", "step": state.step, "epoch": round(epoch, 4), "loss": step_loss,
-                      "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                      "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                       "trained_tokens": global_norm, "tokens": tokens, "tokens_per_s": tokens / max(elapsed, 1e-9),
                       "step_time_s": elapsed, "peak_mem_mb": peak_memory_mb(device), "skipped": not finite}
             for key, value in metric_sums.items():
@@ -539,13 +356,7 @@ def run_loop(
             progress.update(state.step, f"loss {step_loss:.4f}")
             if on_step_end is not None:
                 on_step_end(state.step, record)
-            if state.nonfinite_steps > cfg.max_nonfinite_steps:
-                raise NonFiniteAbort(
-                    f"{state.nonfinite_steps} non-finite steps (limit train.max_nonfinite_steps="
-                    f"{cfg.max_nonfinite_steps}); last at step {state.step}, records "
-                    f"{', '.join(_records([e for mb in micro_batches for e in mb])[:4])}",
-                    field="train.max_nonfinite_steps",
-                )
+            guard.check(state.step, records)
             stop = False
             if cfg.eval_every and state.step % cfg.eval_every == 0:
                 stop = run_eval(epoch)
@@ -562,7 +373,6 @@ def run_loop(
         if last_ckpt is None or (checkpoint_dirs(ckpt_root) and checkpoint_dirs(ckpt_root)[-1][0] != state.step):
             last_ckpt = checkpoint()
     finally:
-        adapter_casting.close()
         progress.close()
         metrics.close()
     return LoopResult(state=state, stopped_early=stopped_early, last_checkpoint=last_ckpt, best_checkpoint=best_ckpt)

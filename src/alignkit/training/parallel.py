@@ -75,6 +75,32 @@ def global_grad_norm(norm: torch.Tensor) -> torch.Tensor:
     return norm.full_tensor() if isinstance(norm, DTensor) else norm
 
 
+def all_reduce_gradients(params: list[torch.nn.Parameter], *, bucket_numel: int = 1 << 24) -> None:
+    """Sums every parameter's gradient over the processes, a bucket of up to ``bucket_numel`` elements
+    (of one dtype) per collective instead of one per parameter, as DDP does. A missing gradient counts
+    as zeros (another process may have one). Elementwise the same sums as one all-reduce per tensor."""
+    grads: list[torch.Tensor] = []
+    for param in params:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        grads.append(param.grad)
+    buckets: list[list[torch.Tensor]] = []
+    size = 0
+    for grad in grads:
+        if not buckets or size + grad.numel() > bucket_numel or buckets[-1][0].dtype != grad.dtype:
+            buckets.append([])
+            size = 0
+        buckets[-1].append(grad)
+        size += grad.numel()
+    for bucket in buckets:
+        flat = torch.cat([grad.reshape(-1) for grad in bucket])
+        torch.distributed.all_reduce(flat)
+        offset = 0
+        for grad in bucket:
+            grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+            offset += grad.numel()
+
+
 def optimizer_param_names(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
     """The name of each parameter the optimizer updates, in its group order (``state_dict()`` numbering)."""
     name_of = {id(param): name for name, param in model.named_parameters()}

@@ -9,33 +9,14 @@ import pytest
 import torch
 
 from alignkit.config.base import load_config
+from alignkit.data.collate import pack, pad
 from alignkit.data.dataset import Example
 from alignkit.data.formatting import format_chat
 from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import GenerationParams
 from alignkit.recipes.sft import SFTConfig, SFTObjective, run_sft
-from alignkit.training.batching import pack, pad
 from alignkit.training.checkpoint import trainable_state
-
-CONVERSATIONS = [
-    ("hello", "Hi! How can I help?"),
-    ("what is the lamp called", "It is called Lumo."),
-    ("how long does the battery last", "About fourteen hours."),
-    ("can I dim it", "Yes, slide along the top strip."),
-    ("is it waterproof", "No, keep it dry."),
-    ("what colors does it have", "Warm and cool white."),
-    ("how do I reset it", "Hold the button for ten seconds."),
-    ("thanks", "You are welcome!"),
-]
-
-
-def write_data(path: Path, pairs=CONVERSATIONS) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        for user, reply in pairs:
-            record = {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]}
-            handle.write(json.dumps(record) + "\n")
-    return path
+from tests.helpers.data import CONVERSATIONS, write_data
 
 
 def sft_config(tmp_path: Path, *overrides: str) -> SFTConfig:
@@ -177,7 +158,7 @@ def test_nonfinite_step_is_skipped_and_weights_unchanged(tmp_path: Path) -> None
 
 
 def test_nonfinite_abort_policy(tmp_path: Path) -> None:
-    from alignkit.training.loop import NonFiniteAbort
+    from alignkit.training.step import NonFiniteAbort
 
     cfg = sft_config(tmp_path, "train.max_steps=4", "train.inject_nonfinite_at=[1,2]", "train.max_nonfinite_steps=1")
     with pytest.raises(NonFiniteAbort, match="non-finite"):
@@ -186,8 +167,8 @@ def test_nonfinite_abort_policy(tmp_path: Path) -> None:
 
 def test_lora_changes_trainable_only(tmp_path: Path) -> None:
     from alignkit.models.loader import load_model
-    from alignkit.recipes.sft import prepare_model
-    from alignkit.training.loop import Distributed
+    from alignkit.training.distributed import Distributed
+    from alignkit.training.setup import prepare_model
 
     cfg = sft_config(tmp_path, "finetune=lora", "lora.r=4", "train.max_steps=3")
     run_sft(cfg)

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from alignkit.cli import app
-from tests.unit.test_sft import write_data
+from tests.helpers.data import write_data
 
 ROOT = Path(__file__).parents[2]
 

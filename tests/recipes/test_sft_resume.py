@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.unit.test_sft import write_data
+from tests.helpers.data import write_data
 
 DRIVER = Path(__file__).parents[1] / "helpers" / "sft_driver.py"
 ROOT = Path(__file__).parents[2]

@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from alignkit.config.base import load_config
 from alignkit.errors import ConfigError
 from alignkit.training.parallel import decoder_layers, optimizer_state_by_index, optimizer_state_by_name
-from tests.unit.test_sft import write_data
-from tests.unit.test_sft_resume import assert_same_last_weights, last_weights, run_driver
+from tests.helpers.data import write_data
+from tests.recipes.test_sft_resume import assert_same_last_weights, last_weights, run_driver
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 needs_torchrun = pytest.mark.skipif(not TORCHRUN.exists() and shutil.which("torchrun") is None,
@@ -72,7 +72,7 @@ import os, sys, torch
 from pathlib import Path
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.tensor import Replicate, Shard, distribute_tensor
-from alignkit.training.loop import leaves_its_group, setup_distributed
+from alignkit.training.distributed import leaves_its_group, setup_distributed
 
 @leaves_its_group
 def run():
@@ -113,7 +113,7 @@ def test_a_run_that_joined_the_group_leaves_it_and_stops_its_threads(tmp_path: P
 
 def test_a_group_the_caller_made_is_left_to_the_caller(tmp_path: Path) -> None:
     """One in-process gloo group: a run that joins it leaves it; a run inside the caller's group does not."""
-    from alignkit.training.loop import leaves_its_group
+    from alignkit.training.distributed import leaves_its_group
 
     def join(name: str) -> None:
         torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / name}", rank=0, world_size=1)

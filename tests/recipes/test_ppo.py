@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,59 +11,32 @@ from safetensors.torch import load_file
 
 from alignkit.config.base import load_config
 from alignkit.config.rl import PPOConfig
+from alignkit.data.dataset import data_fingerprint
 from alignkit.errors import ConfigError
 from alignkit.losses.rl import kl_estimate, ppo_policy_loss
-from alignkit.recipes import rl_common
+from alignkit.models.logprobs import to_rows, token_forward
+from alignkit.recipes import rl
 from alignkit.recipes.ppo import kl_shaped_rewards, run_ppo
-from alignkit.training.loop import NonFiniteAbort
+from alignkit.rewards import examples
+from alignkit.rewards.scorers import FunctionScorer, import_object, make_scorer
+from alignkit.training.distributed import Distributed
+from alignkit.training.rollout import generate
+from alignkit.training.step import NonFiniteAbort
+from tests.helpers.rl import (
+    check_two_processes_match_one,
+    metrics,
+    needs_torchrun,
+    rl_args,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-PROMPTS = [
-    "What is the capital of France?",
-    "Say hello.",
-    "Name a color.",
-    "How many legs does a cat have?",
-    "Tell me a fact about water.",
-    "What is 2 + 2?",
-    "Give me a word that rhymes with cat.",
-    "What day comes after Monday?",
-]
-REWARD = "alignkit.recipes.rl_common:short_and_stops"
 
 
-def write_prompts(folder: Path) -> Path:
-    path = folder / "prompts.jsonl"
-    if not path.exists():
-        lines = [json.dumps({"prompt": p}) for p in PROMPTS[:-1]]
-        lines.append(json.dumps({"messages": [{"role": "user", "content": PROMPTS[-1]}]}))
-        path.write_text("\n".join(lines) + "\n")
-    return path
 
 
-def rl_args(tmp_path: Path, out: str, *extra: str) -> list[str]:
-    """A tiny, fast setup: 8-token replies at temperature 0.1, where brevity is easy to learn."""
-    return [
-        "model=tiny-random",
-        "device=cpu",
-        f"data.train={write_prompts(tmp_path)}",
-        f"output_dir={tmp_path / out}",
-        "reward.kind=function",
-        f"reward.function={REWARD}",
-        "reward.kwargs={max_chars: 40}",
-        "rollout.max_new_tokens=8",
-        "rollout.temperature=0.1",
-        "rollout.prompts_per_step=8",
-        "train.batch_size=8",
-        "lora.r=4",
-        "resume=auto",
-        *extra,
-    ]
 
 
-def metrics(out: Path, kind: str = "train") -> list[dict]:
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if r["kind"] == kind]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,10 +45,10 @@ def metrics(out: Path, kind: str = "train") -> list[dict]:
 
 def test_stop_penalty_goes_to_cut_replies_only() -> None:
     """Raw rewards [1, 1, 0]; the second reply was cut at the limit: penalised [1, 1 - 0.5, 0]."""
-    source = rl_common.FunctionReward("alignkit.recipes.rl_common:mentions_word", {"word": "thanks"})
+    source = FunctionScorer("alignkit.rewards.examples:mentions_word", {"word": "thanks"})
     chats = [[{"role": "user", "content": "hi"}]] * 3
     stopped = torch.tensor([True, False, True])
-    scores = rl_common.score_replies(
+    scores = rl.score_replies(
         source, chats, ["Thanks!", "thanks, and then", "no"], stopped, unscored=0.0, penalty=0.5
     )
     assert scores.raw.tolist() == [1.0, 1.0, 0.0]
@@ -91,20 +60,17 @@ def test_unscored_replies_get_the_configured_reward() -> None:
         def score(self, chats, replies):
             return [None, 3.0]
 
-    scores = rl_common.score_replies(
+    scores = rl.score_replies(
         Judge(), [[], []], ["a", "b"], torch.tensor([True, True]), unscored=-2.0, penalty=1.0
     )
     assert scores.raw.tolist() == [-2.0, 3.0] and scores.unscored == 1
 
 
 def test_reward_function_import_paths() -> None:
-    dotted = rl_common.import_object("alignkit.recipes.rl_common.example_rewards.short_and_stops")
-    assert dotted is rl_common.short_and_stops
-    assert rl_common.import_object("alignkit.recipes.rl_common:example_rewards.mentions_word") is (
-        rl_common.mentions_word
-    )
+    assert import_object("alignkit.rewards.examples.short_and_stops") is examples.short_and_stops
+    assert import_object("alignkit.rewards.examples:mentions_word") is examples.mentions_word
     with pytest.raises(ConfigError, match="cannot import"):
-        rl_common.import_object("alignkit.recipes.rl_common:no_such_reward")
+        import_object("alignkit.rewards.examples:no_such_reward")
 
 
 def test_kl_shaped_rewards_put_the_score_on_the_last_reply_token() -> None:
@@ -124,12 +90,12 @@ def test_at_step_zero_kl_is_zero_and_the_ratio_is_one(tmp_path: Path) -> None:
     """LoRA (reference = adapter disabled); the full fine-tuning reference (a frozen copy) is checked
     by ``test_ppo_raises_reward_at_bounded_kl``, whose first rollout has KL exactly 0."""
     cfg = load_config(PPOConfig, None, rl_args(tmp_path, "run", "train.batch_size=4"))
-    run, _, _ = rl_common.start_run(
+    run, _, _ = rl.start_run(
         cfg, description="ppo", samples_per_prompt=1, value_model=True, reference=True
     )
     prompts, seed = run.next_prompts()
-    rollout = rl_common.generate(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
-    tensors = rl_common.rollout_tensors(run, rollout, values=True, reference=True)
+    rollout = generate(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
+    tensors = rl.rollout_tensors(run, rollout, values=True, reference=True)
     mask = tensors["mask"]
     assert torch.equal(tensors["ref_logps"], tensors["old_logps"])
     for kind in ("k1", "k2", "k3"):
@@ -138,8 +104,8 @@ def test_at_step_zero_kl_is_zero_and_the_ratio_is_one(tmp_path: Path) -> None:
     for start in range(0, len(rollout), cfg.train.batch_size):  # the same micro-batches, now with gradient
         micro = list(range(start, start + cfg.train.batch_size))
         batch = rollout.batch(micro, packed=True, pad_id=run.pad_id)
-        out = rl_common.token_forward(run.policy, batch, temperature=0.1, chunk_size=1024)
-        logps = rl_common.to_rows(out.logps, out.lengths, mask.shape[1])
+        out = token_forward(run.policy, batch, temperature=0.1, chunk_size=1024)
+        logps = to_rows(out.logps, out.lengths, mask.shape[1])
         assert logps.requires_grad
         ratio = torch.exp(logps - tensors["old_logps"][micro]) * mask[micro]
         assert torch.equal(ratio, mask[micro])
@@ -171,7 +137,9 @@ def test_ppo_raises_reward_at_bounded_kl(tmp_path: Path) -> None:
         assert all(key in r for r in rows), key
     assert all(r["time_generate_s"] > 0 and r["time_train_s"] > 0 for r in rows)
     assert result.output == out / "model" and (out / "run.json").is_file()
-    start = rl_common.load_policy(cfg, rl_common.Distributed())[1].state_dict()
+    # run.json names the data it was built from, as the SFT/DPO/RM manifests do.
+    assert json.loads((out / "run.json").read_text())["data_fingerprint"] == data_fingerprint(cfg.data.train)
+    start = rl.load_policy(cfg, Distributed())[1].state_dict()
     trained = load_file(str(out / "model" / "model.safetensors"))
     assert any(not torch.equal(start[k], trained[k]) for k in trained if k in start)
 
@@ -234,53 +202,12 @@ def test_config_refusals(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Two processes (torchrun, gloo on the CPU)
-
-DRIVER = Path(__file__).parents[1] / "helpers" / "rl_driver.py"
-TORCHRUN = Path(sys.executable).parent / "torchrun"
-needs_torchrun = pytest.mark.skipif(
-    shutil.which("torchrun") is None and not TORCHRUN.exists(), reason="torchrun not found"
-)
+# Two processes (torchrun, gloo on the CPU): tests/helpers/rl.py runs them
 
 
-def run_rl_driver(kind: str, args: list[str], *, port: int | None = None) -> subprocess.CompletedProcess:
-    """``tests/helpers/rl_driver.py`` in one process, or in two under torchrun when ``port`` is given."""
-    launcher = [sys.executable] if port is None else [
-        str(TORCHRUN), "--nproc_per_node", "2", "--master_port", str(port)
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "OMP_NUM_THREADS": "1"}
-    command = [*launcher, str(DRIVER), kind, *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
-def check_two_processes_match_one(tmp_path: Path, kind: str, args: list[str], per_rank: list[str],
-                                  single: list[str], *, port: int, compared: tuple[str, ...]) -> list[dict]:  # fmt: skip
-    """Same global batch in 1 and 2 processes; the driver samples each prompt alone (see its docstring:
-    the recipes' own sampling depends on the split), so everything after sampling must agree.
-    Returns the 2-process run's train metrics."""
-    one = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'one'}", *single])
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'two'}", *per_rank], port=port)
-    assert two.returncode == 0, two.stderr[-3000:]
 
-    out = tmp_path / "two"
-    assert (out / "run.json").is_file() and json.loads((out / "run.json").read_text())["steps"] == 2
-    rank0 = load_file(str(out / "trainable-rank0.safetensors"))
-    rank1 = load_file(str(out / "trainable-rank1.safetensors"))
-    assert rank0.keys() == rank1.keys() and rank0
-    for name in rank0:
-        assert torch.equal(rank0[name], rank1[name]), name  # summed gradients: both ranks step alike
-    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in lines if r["kind"] == "train"] == [1, 2]  # rank 0 writes, once
-
-    rows_one, rows_two = metrics(tmp_path / "one"), metrics(out)
-    for row_one, row_two in zip(rows_one, rows_two, strict=True):
-        for key in compared:
-            assert abs(row_one[key] - row_two[key]) < 1e-5, (row_two["step"], key, row_one[key], row_two[key])
-    single_weights = load_file(str(tmp_path / "one" / "trainable-rank0.safetensors"))
-    for name in rank0:
-        torch.testing.assert_close(rank0[name], single_weights[name], atol=1e-5, rtol=0)
-    return rows_two
 
 
 @needs_torchrun
@@ -317,7 +244,7 @@ def test_lora_on_an_sft_adapter_references_sft_and_exports_a_stacked_adapter(tmp
                 param.normal_(std=0.2)
     sft.save_pretrained(tmp_path / "sft")
     cfg = load_config(PPOConfig, None, rl_args(tmp_path, "run", f"adapter={tmp_path / 'sft'}", "lora.r=2"))
-    _, policy = rl_common.load_policy(cfg, rl_common.Distributed())
+    _, policy = rl.load_policy(cfg, Distributed())
     ids = torch.tensor([[1, 9690, 198, 2683, 314, 260, 3575, 282, 4649, 47]])
     with torch.no_grad():
         sft_logits = sft(input_ids=ids).logits
@@ -328,7 +255,7 @@ def test_lora_on_an_sft_adapter_references_sft_and_exports_a_stacked_adapter(tmp
                 param.normal_(std=0.2)
         policy_logits = policy(input_ids=ids).logits
     assert not torch.allclose(policy_logits, sft_logits, atol=1e-3)
-    final = rl_common.save_policy(cfg, policy, load_tokenizer("embedded"), tmp_path / "run")
+    final = rl.save_policy(cfg, policy, load_tokenizer("embedded"), tmp_path / "run")
     reloaded = PeftModel.from_pretrained(load_model("tiny-random", device="cpu", seed=0).model, final)
     with torch.no_grad():
         assert torch.allclose(reloaded(input_ids=ids).logits, policy_logits, atol=1e-5)
@@ -343,12 +270,12 @@ def test_reward_model_and_llm_judge_sources(tmp_path: Path) -> None:
     loaded = load_model("tiny-random", device="cpu", seed=0)
     save_reward_model(RewardModel(loaded.model), loaded.tokenizer, tmp_path / "rm", base_model="tiny-random")
     chats = [[{"role": "user", "content": "Say hello."}]] * 2
-    rm = rl_common.make_reward_source(
+    rm = make_scorer(
         RewardSection(kind="reward_model", reward_model=str(tmp_path / "rm")), device="cpu", dtype="auto"
     )
     values = rm.score(chats, ["Hello!", "Goodbye."])
     assert all(isinstance(v, float) for v in values) and values[0] != values[1]
-    judge = rl_common.make_reward_source(
+    judge = make_scorer(
         RewardSection(kind="llm", judge_model="tiny-random", max_new_tokens=4), device="cpu", dtype="auto"
     )
     assert len(judge.score(chats, ["Hello!", "Goodbye."])) == 2  # a random judge rarely answers 1-10

@@ -12,6 +12,7 @@ import torch
 
 from alignkit.config.base import load_config
 from alignkit.config.common import DataConfig
+from alignkit.data.collate import pack, pad
 from alignkit.data.dataset import PreferenceExample, load_preference_data
 from alignkit.models.reward_head import (
     RewardModel,
@@ -21,11 +22,10 @@ from alignkit.models.reward_head import (
     score_sequences,
 )
 from alignkit.recipes.reward import RewardConfig, RewardObjective, ScoreConfig, run_reward, run_score
-from alignkit.training.batching import pack, pad
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "prefs_toy.jsonl"
+TOY = Path(__file__).resolve().parents[1] / "assets" / "prefs_toy.jsonl"
 
 
 @pytest.fixture(scope="module")

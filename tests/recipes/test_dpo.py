@@ -13,25 +13,25 @@ from safetensors.torch import load_file
 
 from alignkit.config.base import load_config
 from alignkit.config.common import DataConfig
+from alignkit.data.collate import pack
 from alignkit.data.dataset import load_preference_data
 from alignkit.errors import AlignkitError, ConfigError
+from alignkit.models.reference import Reference
 from alignkit.recipes.dpo import (
     REFERENCE_CACHE,
-    AdapterDisabledReference,
     DPOConfig,
     DPOObjective,
-    FrozenCopyReference,
+    ModelReference,
     pair_batch,
     preference_loss,
     resolve_reference,
     run_dpo,
     sequence_logps,
 )
-from alignkit.training.batching import pack
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "prefs_toy.jsonl"
+TOY = Path(__file__).resolve().parents[1] / "assets" / "prefs_toy.jsonl"
 LOG2_F32 = float(torch.tensor(math.log(2.0), dtype=torch.float32))
 
 
@@ -117,7 +117,7 @@ def test_policy_equal_to_reference_gives_log2(model, toy_pairs, reference_kind):
     from alignkit.models.adapters import apply_lora
 
     model = apply_lora(model, LoraSection(r=4))
-    reference = FrozenCopyReference(model, 64) if reference_kind == "copy" else AdapterDisabledReference(64)
+    reference = ModelReference(Reference(model, kind=reference_kind), 64)
     pairs = toy_pairs + toy_pairs[:1]  # 4 pairs: log 2 * 4 / 4 stays exact in float32
     objective = DPOObjective(
         loss="sigmoid",
@@ -143,7 +143,7 @@ def test_other_losses_at_policy_equal_reference(model, toy_pairs, loss, expected
         beta=0.1,
         label_smoothing=0.1 if loss == "cdpo" else 0.0,
         simpo_gamma=0.0,
-        reference=FrozenCopyReference(model, 64),
+        reference=ModelReference(Reference(model, kind="copy"), 64),
         packed=True,
         pad_id=2,
         chunk_size=64,

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from alignkit.config.base import load_config
 from alignkit.config.rl import GRPOConfig
 from alignkit.recipes.grpo import run_grpo
-from tests.unit.test_ppo import (
+from tests.helpers.rl import (
     check_two_processes_match_one,
     metrics,
     needs_torchrun,

@@ -1,0 +1,75 @@
+"""``alignkit generate`` and ``alignkit chat``: a model's replies with its own chat template."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from alignkit.config.base import config_to_yaml
+from alignkit.config.commands import ChatConfig, GenerateConfig
+from alignkit.data.dataset import resolve_chat_template
+from alignkit.data.prompts import read_prompt_chats
+from alignkit.errors import AlignkitError
+from alignkit.generation.local import LocalGenerator
+from alignkit.generation.types import Chat, GenerationParams
+from alignkit.io import atomic_write_text
+from alignkit.models.loader import load_from_fields
+from alignkit.result import CommandResult, say
+
+
+def generate_prompts(cfg: GenerateConfig) -> list[Chat]:
+    """The prompts given as words, then those of ``prompts_file``; ``system`` before plain prompts."""
+    system: Chat = [{"role": "system", "content": cfg.system}] if cfg.system else []
+    chats = [[*system, {"role": "user", "content": prompt}] for prompt in cfg.prompts]
+    if cfg.prompts_file:
+        chats += read_prompt_chats(cfg.prompts_file, system=cfg.system)
+    if not chats:
+        raise AlignkitError("no prompts: give them as arguments or with prompts_file=PATH", field="prompts")
+    return chats
+
+
+def generate_command(cfg: GenerateConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    chats = generate_prompts(cfg)
+    loaded = load_from_fields(cfg)
+    generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=cfg.batch_size,
+                               chat_template=resolve_chat_template(cfg.chat_template))
+    outputs = generator.chat(chats, GenerationParams.from_section(cfg.generation))
+    rows: list[dict[str, Any]] = [
+        {"messages": chat, "reply": g.text, "stopped": g.stopped, "finish_reason": g.finish_reason,
+         "tokens": len(g.token_ids)}
+        for chat, gens in zip(chats, outputs, strict=True) for g in gens
+    ]
+    if cfg.output:
+        atomic_write_text(cfg.output, "".join(json.dumps(row) + "\n" for row in rows))
+        atomic_write_text(str(cfg.output) + ".config.yaml", config_to_yaml(cfg))
+        return CommandResult(output=cfg.output, show=say(f"wrote {len(rows)} replies to {cfg.output}"))
+    for row in rows:
+        flag = "" if row["stopped"] else "  [cut at max_new_tokens]"
+        print(f">>> {row['messages'][-1]['content']}\n{row['reply']}{flag}\n")
+    return CommandResult()
+
+
+def chat_command(cfg: ChatConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    loaded = load_from_fields(cfg)
+    generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=1)
+    history: list[dict[str, str]] = [{"role": "system", "content": cfg.system}] if cfg.system else []
+    params = GenerationParams.from_section(cfg.generation)
+    turn = 0
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            return CommandResult()
+        if line.strip() in ("/exit", "/quit"):
+            return CommandResult()
+        if line.strip() == "/reset":
+            history = history[:1] if cfg.system else []
+            continue
+        history.append({"role": "user", "content": line})
+        turn += 1
+        reply = generator.chat([history], params.__class__(**{**params.__dict__, "seed": params.seed + turn}))[0][0]
+        history.append({"role": "assistant", "content": reply.text})
+        sys.stdout.write(f"bot> {reply.text}{'' if reply.stopped else ' [cut]'}\n")
+        sys.stdout.flush()

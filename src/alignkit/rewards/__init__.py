@@ -1,0 +1,1 @@
+"""Scoring a reply: one protocol, its implementations, and example reward functions."""

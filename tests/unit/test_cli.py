@@ -1,0 +1,120 @@
+"""The command registry and the CLI built from it: every command declared once, stray words refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from alignkit.cli import app
+from alignkit.commands import BY_NAME, COMMANDS, read_words, valid_keys
+from alignkit.config.base import config_to_yaml
+from alignkit.pipeline import STAGE_COMMANDS
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # An option spelled like a config key: the override it meant, with its value.
+        (["sft", "--model", "tiny-random"], "unknown option '--model' (did you mean model=tiny-random?)"),
+        (["dpo", "--train.lr=1e-4"], "(did you mean train.lr=1e-4?)"),
+        (["ppo", "--output-dir", "runs/x"], "(did you mean output_dir=runs/x?)"),
+        # A dotted key without "=": the override it meant.
+        (["dpo", "train.lr", "1e-4"], "unexpected word 'train.lr' (did you mean train.lr=1e-4?)"),
+        (["lint", "data.max_length", "64"], "(did you mean data.max_length=64?)"),
+        (["synth", "distill", "model", "tiny-random"], "(did you mean generator.model=tiny-random?)"),
+        # An unknown option: the closest valid one.
+        (["probe", "--prbes", "hello"], "unknown option '--prbes' (did you mean --probes?)"),
+        (["report", "a", "--lables", "x"], "(did you mean --labels?)"),
+        (["rm", "--print-confg"], "(did you mean --print-config?)"),
+        # A word a command without positional arguments cannot place.
+        (["sft", "tiny-random"], "unexpected word 'tiny-random': alignkit sft takes key=value overrides"),
+        (["run", "a.yaml", "b.yaml"], "expected one pipeline, got 2"),
+        (["dedup", "a.jsonl", "b.jsonl"], "expected one path, got 2"),
+    ],
+)
+def test_a_word_the_command_does_not_understand_is_an_error(tmp_path: Path, monkeypatch, args, expected) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = one_error_line(invoke(*args))
+    assert expected in line, line
+    assert not any(tmp_path.iterdir()), "nothing ran"
+
+
+def test_without_a_value_the_suggestion_says_value() -> None:
+    line = one_error_line(invoke("sft", "--model"))
+    assert "(did you mean model=VALUE?)" in line
+
+
+def test_a_value_with_spaces_is_quoted_in_the_suggestion() -> None:
+    line = one_error_line(invoke("generate", "--system", "You are a bot"))
+    assert "(did you mean system=\"You are a bot\"?)" in line
+
+
+def test_negative_numbers_and_dashes_are_values_not_options() -> None:
+    positional, overrides = read_words(BY_NAME["generate"], ["-1", "hello", "train=-0.5"])
+    assert positional == ["-1", "hello"] and overrides == ["train=-0.5"]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
+def test_every_command_takes_config_and_print_config(tmp_path: Path, command) -> None:
+    """``--config FILE --print-config`` prints the config the file and the defaults resolve to."""
+    defaults = command.config()
+    key = next(k for k in valid_keys(command.config) if "." not in k)
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(yaml.safe_dump({key: getattr(defaults, key)}))
+    result = invoke(*command.name.split(), "--config", str(config_file), "--print-config")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == config_to_yaml(defaults)
+
+
+def test_print_config_shows_positional_words_and_flags() -> None:
+    result = invoke("report", "a", "b", "--labels", "x,y", "--out", "r.html", "--print-config")
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout) == {"runs": ["a", "b"], "out": "r.html", "labels": ["x", "y"]}
+    result = invoke("run", "p.yaml", "sft.train.lr=0.1", "--from", "sft", "--print-config")
+    assert yaml.safe_load(result.stdout) == {"pipeline": "p.yaml", "from_stage": "sft", "only": None,
+                                             "overrides": ["sft.train.lr=0.1"]}
+    # A flag wins over the same key given as a word.
+    result = invoke("probe", "model=a", "--model", "b", "--print-config")
+    assert yaml.safe_load(result.stdout)["model"] == "b"
+
+
+def _typer_commands() -> dict[str, Any]:
+    """``{"sft": its click command, "synth distill": ..., ...}`` as typer built them."""
+    names: dict[str, Any] = {}
+    for name, command in typer.main.get_command(app).commands.items():  # type: ignore[attr-defined]
+        if hasattr(command, "commands"):
+            names.update({f"{name} {sub}": c for sub, c in command.commands.items()})
+        else:
+            names[name] = command
+    return names
+
+
+def test_the_cli_and_the_pipeline_are_the_registry() -> None:
+    assert len(BY_NAME) == len(COMMANDS)
+    assert set(_typer_commands()) == set(BY_NAME)
+    assert set(STAGE_COMMANDS) == {c.name for c in COMMANDS if c.stage is not None}
+    for command in COMMANDS:
+        assert callable(command.run_function()), command.name
+        keys = set(valid_keys(command.config))
+        for flag in command.flags:
+            assert flag.config_key in keys, (command.name, flag.option)
+        for field in (command.positional, command.words_field, command.stage and command.stage.output_key):
+            assert not field or field in keys, (command.name, field)
+        options = {o for p in _typer_commands()[command.name].params for o in getattr(p, "opts", [])}
+        assert {"--config", "--print-config", "--debug"} <= options, command.name
