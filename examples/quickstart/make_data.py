@@ -36,12 +36,17 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alignkit.evaluation.probe_sets import GroundedItem
 from alignkit.evaluation.probes import grounded_chat
+
+# The fact library and its generator sit next to this script (it is run as a file, not a package).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from entities import build_entity_files  # noqa: E402
 
 CONTEXT_HEADER = "Facts about Ferrox (smart bike locks):"
 HELD_OUT_FACT_SHARE = 0.2
@@ -1645,7 +1650,6 @@ RAMBLE_ASSISTANT_TURNS: tuple[str, ...] = (
 )
 
 
-
 @dataclass(frozen=True)
 class Split:
     train_facts: tuple[Fact, ...]
@@ -1687,7 +1691,13 @@ def split_data(seed: int) -> Split:
     train_questions.update({f.id: f.questions for f in extra_train})
     dev_facts = tuple(f for f in EXTRA_FACTS if f.id in dev_ids)
     return Split(
-        train_facts, held_facts, train_questions, held_questions, tuple(train_talk), tuple(held_talk), dev_facts
+        train_facts,
+        held_facts,
+        train_questions,
+        held_questions,
+        tuple(train_talk),
+        tuple(held_talk),
+        dev_facts,
     )
 
 
@@ -1854,7 +1864,9 @@ def dpo_records(
             rejected = rng.choice([f for f in facts if f.id != fact.id]).answer
         else:
             rejected = rng.choice(IDK_REPLIES) if answerable else fact.wrong
-        records.append({"prompt": [grounded_system(facts), user(question)], "chosen": chosen, "rejected": rejected})
+        records.append(
+            {"prompt": [grounded_system(facts), user(question)], "chosen": chosen, "rejected": rejected}
+        )
     shuffled_talk = list(small_talk)
     rng.shuffle(shuffled_talk)
     talk = [shuffled_talk[i % len(shuffled_talk)] for i in range(n_small_talk)]
@@ -1982,9 +1994,31 @@ def build(seed: int) -> dict[str, list[Any]]:
             n_small_talk=4,
         ),
         "eval_grounded.jsonl": eval_grounded_items(file_rng(seed, "eval_grounded"), split, hard=False),
-        "eval_grounded_hard.jsonl": eval_grounded_items(file_rng(seed, "eval_grounded_hard"), split, hard=True),
+        "eval_grounded_hard.jsonl": eval_grounded_items(
+            file_rng(seed, "eval_grounded_hard"), split, hard=True
+        ),
         "dev_grounded.jsonl": dev_grounded_items(file_rng(seed, "dev_grounded"), split),
     }
+
+
+# Ferrox records kept in the mixed training files: about as many as the entity records, so the
+# 104 SFT steps (832 examples) see most of both once.
+MIX_FERROX_SFT = 400
+
+
+def build_all(seed: int) -> dict[str, list[Any]]:
+    """The Ferrox files, the entity eval files, and the mixed training files (Ferrox + entities)
+    that the pipeline trains on."""
+    files = build(seed)
+    entity_files = build_entity_files(seed)
+    mix_rng = file_rng(seed, "mix")
+    sft_mix = mix_rng.sample(files["sft_train.jsonl"], MIX_FERROX_SFT) + entity_files.pop(
+        "entities_sft_train.jsonl"
+    )
+    mix_rng.shuffle(sft_mix)
+    dpo_mix = files["dpo_train.jsonl"] + entity_files.pop("entities_dpo_train.jsonl")
+    mix_rng.shuffle(dpo_mix)
+    return {**files, "sft_train_mix.jsonl": sft_mix, "dpo_train_mix.jsonl": dpo_mix, **entity_files}
 
 
 def write_jsonl(path: Path, records: list[Any]) -> None:
@@ -1999,7 +2033,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the one random generator")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, records in build(args.seed).items():
+    for name, records in build_all(args.seed).items():
         write_jsonl(args.out / name, records)
         print(f"{args.out / name}: {len(records)} records")
 

@@ -12,16 +12,20 @@ traceback instead).
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
+from alignkit import __version__
 from alignkit.commands import COMMANDS, Command, flag_values, resolve_config
-from alignkit.config.base import config_to_yaml
+from alignkit.config.base import config_reference, config_to_commented_yaml
 from alignkit.errors import AlignkitError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -33,8 +37,21 @@ EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 def run_guarded(debug: bool, body: Callable[[], int]) -> None:
     """Runs a command body; user mistakes become one line on stderr and exit code 2."""
-    logging.basicConfig(level=logging.INFO if os.environ.get("ALIGNKIT_VERBOSE") else logging.WARNING,
+    verbose = bool(os.environ.get("ALIGNKIT_VERBOSE"))
+    # alignkit never downloads at run time: the Hub client reads only its local cache (read at its import).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        _silence_loading_bars()
+    # Progress a person waits for ("loading model ... in 37.2 s"): plain lines on stderr.
+    progress = logging.getLogger("alignkit.progress")
+    if not progress.handlers:
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
+        progress.propagate = False
     if debug or os.environ.get("ALIGNKIT_DEBUG"):
         raise typer.Exit(body())
     try:
@@ -48,6 +65,31 @@ def run_guarded(debug: bool, body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not the stream it was made with: a
+    caller that swaps stderr (a test runner capturing one command) would otherwise leave the handler
+    writing to a closed stream for every later command in the process."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _silence_loading_bars() -> None:
+    """transformers' and the Hub's loading bars, which would leak into every command's output. The variable is
+    read when huggingface_hub is first imported (the command body does that); already imported, by a caller
+    or a test, they are switched off directly."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+
+
 def _progress(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -56,9 +98,9 @@ def dispatch(command: Command, words: list[str], flags: dict[str, Any], config: 
              print_config: bool) -> int:
     cfg = resolve_config(command, words, flags, config)
     if print_config:
-        typer.echo(config_to_yaml(cfg), nl=False)
+        typer.echo(config_to_commented_yaml(cfg), nl=False)
         return 0
-    result = command.run_function()(cfg, _progress)
+    result = command.execute(cfg, _progress)
     if result.show is not None:
         result.show()
     return result.code
@@ -103,6 +145,45 @@ def _typer_function(command: Command) -> Callable[..., None]:
     return handler
 
 
+def config_keys_help(command: Command) -> str:
+    """The epilog of ``alignkit CMD --help``: every config key with its type, default and description, from
+    the config class (``\b`` keeps click from rewrapping the table)."""
+    rows = [(key, kind, json.dumps(default), text) for key, kind, default, text in config_reference(command.config)]
+    width = max(len(key) for key, *_ in rows)
+    lines = [f"  {key:<{width}}  {kind} = {default}" + (f"  {text}" if text else "") for key, kind, default, text in rows]
+    table = "\n".join(lines).replace("[", "\\[")  # typer renders help as rich markup: "[int]" is no tag
+    return "Config keys (key=value on the command line, or in --config FILE):\n\n\b\n" + table
+
+
+def _with_key_table(command: Command) -> type[TyperCommand]:
+    """A typer command class whose epilog (the key table) is built when ``--help`` shows it: building it
+    instantiates every config section, which at start-up would cost time and apply checks (an RL config's
+    refusal of an FSDP launch's environment) to commands that were not asked for."""
+
+    class KeyTableCommand(TyperCommand):
+        @property  # type: ignore[override]
+        def epilog(self) -> str:
+            return config_keys_help(command)
+
+        @epilog.setter
+        def epilog(self, _value: str | None) -> None:
+            pass
+
+    return KeyTableCommand
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"alignkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Align a language model to a use case, end to end."""
+
+
 def build_app() -> typer.Typer:
     """Adds every registry command to ``app`` (``synth self-instruct`` goes into a ``synth`` group)."""
     groups: dict[str, typer.Typer] = {}
@@ -114,11 +195,16 @@ def build_app() -> typer.Typer:
                 groups[group[0]] = typer.Typer(no_args_is_help=True, help=GROUP_HELP.get(group[0]))
                 app.add_typer(groups[group[0]], name=group[0])
             target = groups[group[0]]
-        target.command(name, context_settings=EXTRA, help=command.help)(_typer_function(command))
+        target.command(name, cls=_with_key_table(command), context_settings=EXTRA,
+                       help=command.help)(_typer_function(command))
     return app
 
 
-GROUP_HELP = {"synth": "Synthetic data: self-instruct, grounded dialogs, distillation."}
+GROUP_HELP = {
+    "synth": "Synthetic data: self-instruct, grounded dialogs, distillation.",
+    "rag": "Retrieval (RAG): index documents, query, evaluate.",
+    "guard": "Guardrails: train classifiers, check texts, probe a guard file.",
+}
 build_app()
 
 

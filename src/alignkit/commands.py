@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from alignkit.config.base import StrictModel, load_config
+from alignkit.config.base import StrictModel, closest_key, load_config
 from alignkit.config.commands import (
     ChatConfig,
     GenerateConfig,
@@ -34,13 +35,16 @@ from alignkit.config.commands import (
     RunConfig,
 )
 from alignkit.config.export import ExportConfig
+from alignkit.config.guard import GuardCheckConfig, GuardEvalConfig, GuardTrainConfig
 from alignkit.config.probe import ProbeConfig
+from alignkit.config.rag import RagEvalConfig, RagIndexConfig, RagQueryConfig
 from alignkit.config.recipes import DPOConfig, RewardConfig, ScoreConfig, SFTConfig
 from alignkit.config.rl import GRPOConfig, PPOConfig
 from alignkit.config.serve import ServeConfig
 from alignkit.config.synth import DedupConfig, DistillConfig, GroundedConfig, PrefsConfig, SelfInstructConfig
 from alignkit.errors import ConfigError
-from alignkit.result import CommandResult
+from alignkit.result import CommandResult, say
+from alignkit.training import run_folder
 
 Progress = Callable[[str], None]
 RunFunction = Callable[[Any, Progress], CommandResult]
@@ -87,6 +91,7 @@ class Stage:
     output: str | Callable[[dict[str, Any]], str]  # or a name chosen from the stage's config mapping
     defaults: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
+    run_folder: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class Command:
     help: str
     flags: tuple[Flag, ...] = ()
     positional: str | None = None
+    # Fixed word slots instead: ``rag query DIR "question"`` fills index, then question.
+    positionals: tuple[str, ...] = ()
     positional_help: str = "key=value overrides"
     positional_extends: bool = True
     words_field: str | None = None
@@ -108,6 +115,56 @@ class Command:
         module, name = self.run.split(":")
         function: RunFunction = getattr(importlib.import_module(module), name)
         return function
+
+    def execute(self, cfg: Any, progress: Progress) -> CommandResult:
+        """Runs the command on a resolved config: the one entry point of the CLI and the pipeline.
+
+        A training command first claims its run folder (``training/run_folder.py``): it refuses a folder
+        holding another run, and a finished run asked again trains and writes nothing."""
+        check_devices(cfg)
+        if self.stage is None or not self.stage.run_folder:
+            return self.run_function()(cfg, progress)
+        claimed = run_folder.claim(self.name, cfg)
+        if claimed.complete:
+            record = claimed.record
+            return CommandResult(output=record.get("output"), outputs=record.get("outputs") or {},
+                                 show=say(f"{self.name}: {cfg.output_dir} is already complete, nothing trained "
+                                          "(resume=none trains again from step 0)"))
+        try:
+            result = self.run_function()(cfg, progress)
+        except BaseException as error:
+            run_folder.fail(claimed, error)
+            raise
+        run_folder.finish(claimed, output=result.output, outputs=result.outputs)
+        return result
+
+
+def check_devices(cfg: BaseModel) -> None:
+    """Every ``device`` key of the config names a device this machine has, checked before anything loads."""
+
+    def walk(values: dict[str, Any], prefix: str) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif key == "device" and isinstance(value, str) and value not in ("auto", "cpu"):
+                _check_device(value, f"{prefix}{key}")
+
+    walk(cfg.model_dump(), "")
+
+
+def _check_device(device: str, key: str) -> None:
+    import torch  # start-up: only a command that asks for an accelerator pays for torch here
+
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if not torch.cuda.is_available():
+            built = "built without CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+            raise ConfigError(f"{device} is not available (torch {torch.__version__}: {built}); use {key}=cpu or "
+                              "auto", field=key)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"{device} is not available ({torch.cuda.device_count()} CUDA devices)", field=key)
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"mps is not available on this machine; use {key}=cpu or auto", field=key)
 
 
 def _export_name(config: dict[str, Any]) -> str:
@@ -127,7 +184,7 @@ def _named_folders(pairs: list[str]) -> dict[str, str]:
 
 
 # A training run writes into the stage folder and resumes there after an interruption.
-_TRAINING_RUN = Stage("output_dir", ".", {"resume": "auto"})
+_TRAINING_RUN = Stage("output_dir", ".", {"resume": "auto"}, run_folder=True)
 _MODEL = Flag("--model", help="model spec (embedded, tiny-random, a folder, a .gguf)")
 _ADAPTER = Flag("--adapter", help="PEFT adapter folder")
 _OUT = Flag("--out", help="output folder or file")
@@ -145,7 +202,10 @@ COMMANDS: tuple[Command, ...] = (
             flags=(_MODEL, _ADAPTER), positional="prompts", positional_help="prompts and key=value overrides",
             stage=Stage("output", "replies.jsonl")),
     Command("chat", ChatConfig, "alignkit.generation.commands:chat_command",
-            "Chat with a model in the terminal (/reset clears history, /exit quits).", flags=(_MODEL, _ADAPTER)),
+            "Chat with a model in the terminal (/reset clears history, /exit quits); rag.index=DIR retrieves "
+            "context for each line, --guard checks prompts and replies.",
+            flags=(_MODEL, _ADAPTER, Flag("--guard", help="guard file: input rules on each line, output rules on "
+                                                          "each reply"))),
     Command("sft", SFTConfig, "alignkit.recipes.sft:sft_command",
             "Supervised fine-tuning (full, LoRA, QLoRA) with assistant-only loss and packing.",
             stage=_TRAINING_RUN),
@@ -157,7 +217,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("run", RunConfig, "alignkit.pipeline:run_command",
             "Run a pipeline file: stages skip when unchanged, resume when interrupted, rerun when changed.",
             flags=(Flag("--from", key="from_stage", help="rerun from this stage on"),
-                   Flag("--only", help="run only this stage")),
+                   Flag("--only", help="run only this stage"),
+                   Flag("--dry-run", key="dry_run", value=True, help="print what would run and why; run nothing")),
             positional="pipeline", positional_help="the pipeline YAML file and <stage>.<key>=value overrides",
             words_field="overrides"),
     Command("probe", ProbeConfig, "alignkit.evaluation.run:probe_command",
@@ -186,7 +247,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("prefs", PrefsConfig, "alignkit.synth.prefs:prefs_command",
             "Build preference pairs (RLAIF): sample N replies per prompt, rank with a reward model or an LLM judge.",
             flags=(Flag("--model", help="the policy that samples candidates"),),
-            stage=Stage("out", "prefs.jsonl")),
+            stage=Stage("out", "prefs.jsonl", failure="prefs wrote no preference pairs")),
     Command("dedup", DedupConfig, "alignkit.synth.commands:dedup_command",
             "Drop exact, MinHash and ROUGE-L near-duplicates of one field; print drop counts by reason.",
             flags=(Flag("--field", help="the text field compared (default: instruction)"),
@@ -207,6 +268,7 @@ COMMANDS: tuple[Command, ...] = (
             'Grounded dialogs: facts + retrieved distractors in context, with "I don\'t know" negatives.',
             flags=(Flag("--facts", help="facts file (entity, facts)"),
                    Flag("--documents", help="folder of .txt/.md distractor documents"),
+                   Flag("--docs", help="a rag index folder: distractors are what it retrieves"),
                    Flag("--out", help="JSONL file of messages records")),
             shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("out", "grounded.jsonl")),
     Command("synth distill", DistillConfig, "alignkit.synth.commands:distill_command",
@@ -242,6 +304,39 @@ COMMANDS: tuple[Command, ...] = (
                    Flag("--port", type=int, help="port (default 8000; 0 = a free one)"),
                    Flag("--api-key-file", help="file holding the API key clients must send"),
                    Flag("--check", value=True, help="compare in-process and HTTP greedy replies, then exit"))),
+    Command("rag index", RagIndexConfig, "alignkit.retrieval.commands:rag_index_command",
+            "Chunk documents by model tokens and build BM25 (+ dense) indexes; unchanged documents are reused.",
+            flags=(Flag("--out", help="the index folder"),
+                   Flag("--dense", value=True, help="also build the dense (e5) index")),
+            positional="docs", positional_help="DOCS (files or folders) and key=value overrides",
+            stage=Stage("out", "index")),
+    Command("rag query", RagQueryConfig, "alignkit.retrieval.commands:rag_query_command",
+            "Print the top chunks for a question, with their ids and character spans (citations).",
+            flags=(Flag("--k", type=int, help="chunks returned"),
+                   Flag("--mode", help="lexical | dense | fused")),
+            positionals=("index", "question"), positional_help='DIR "question" and key=value overrides'),
+    Command("rag eval", RagEvalConfig, "alignkit.retrieval.commands:rag_eval_command",
+            "Recall@k and MRR of lexical, dense and fused search on question -> gold records.",
+            positionals=("index", "questions"), positional_help="DIR QUESTIONS.jsonl and key=value overrides",
+            stage=Stage("json_out", "rag_eval.json")),
+    Command("guard train", GuardTrainConfig, "alignkit.guard.commands:guard_train_command",
+            "TF-IDF (word + char n-grams) + logistic regression, cross-validated, saved without pickle.",
+            flags=(Flag("--out", help="the classifier folder"),
+                   Flag("--held-out", help="labelled file scored after training")),
+            positionals=("data",), positional_help="DATA (labelled text, label) and key=value overrides",
+            stage=Stage("out", "classifier")),
+    Command("guard check", GuardCheckConfig, "alignkit.guard.commands:guard_check_command",
+            "Print each rule's verdict and score for each text (exit code 1 if one is blocked).",
+            flags=(Flag("--guard", help="the guard file"),
+                   Flag("--output", value=True, help="check the texts as answers (output rules)"),
+                   Flag("--context", help="with --output: the retrieved context")),
+            positional="texts", positional_help="TEXT... and key=value overrides"),
+    Command("guard eval", GuardEvalConfig, "alignkit.guard.commands:guard_eval_command",
+            "The guard probe: block rate, over-block rate (per rule and overall), p95 latency per check.",
+            flags=(Flag("--guard", help="the guard file"),
+                   Flag("--blocked", help="red-team prompts that should be blocked"),
+                   Flag("--benign", help="benign look-alikes that should pass")),
+            stage=Stage("json_out", "guard_probe.json")),
 )
 
 BY_NAME = {command.name: command for command in COMMANDS}
@@ -295,8 +390,8 @@ def _refuse_option(command: Command, words: Sequence[str], index: int, keys: lis
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     if close:
         raise ConfigError(f"unknown option {name!r} (did you mean {close[0]}?)", source="<command line>")
-    close_key = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
-    hint = f" (did you mean {close_key[0]}={_quoted_value(value)}?)" if close_key else ""
+    close_key = closest_key(key, keys)
+    hint = f" (did you mean {close_key}={_quoted_value(value)}?)" if close_key else ""
     valid = ", ".join(options)
     raise ConfigError(f"unknown option {name!r}{hint}; options: {valid}, or key=value", source="<command line>")
 
@@ -309,10 +404,22 @@ def _refuse_word(command: Command, words: Sequence[str], index: int, keys: list[
     if key in keys:
         raise ConfigError(f"unexpected word {word!r} (did you mean {key}={_quoted_value(value)}?)",
                           source="<command line>")
-    close = difflib.get_close_matches(word, keys, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]}=...?)" if close else ""
+    close_key = closest_key(word, keys)
+    hint = f" (did you mean {close_key}=...?)" if close_key else ""
     raise ConfigError(f"unexpected word {word!r}{hint}: alignkit {command.name} takes key=value overrides",
                       source="<command line>")
+
+
+_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
+
+
+def _refuse_text_with_equals(command: Command, word: str, keys: list[str]) -> None:
+    """A word with ``=`` whose left side is no key: text (a prompt) that the shell passed as one word."""
+    shown = word if len(word) <= 40 else word[:37] + "..."
+    if "prompts_file" in keys:
+        raise ConfigError(f"{shown!r} is not a key=value override; a prompt containing '=' goes in a prompts file "
+                          "(prompts_file=PATH, one prompt a line)", source="<command line>")
+    raise ConfigError(f"{shown!r} is not a key=value override (the key is not a config key)", source="<command line>")
 
 
 def read_words(command: Command, words: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -326,14 +433,19 @@ def read_words(command: Command, words: Sequence[str]) -> tuple[list[str], list[
             _refuse_option(command, words, index, keys)
         elif "=" in word:
             key, _, value = word.partition("=")
+            if not _KEY.fullmatch(key):
+                _refuse_text_with_equals(command, word, keys)
             overrides.append(f"{command.shorthand_prefix}{word}" if key in command.shorthand else word)
-        elif command.positional is None:
+        elif command.positional is None and not command.positionals:
             _refuse_word(command, words, index, keys)
         elif word in keys and "." in word and not Path(word).exists():
             # ``train.lr 1e-4``: a dotted key is never meant as a file or a prompt.
             _refuse_word(command, words, index, keys)
         else:
             positional.append(word)
+    if command.positionals and len(positional) > len(command.positionals):
+        raise ConfigError(f"expected at most {len(command.positionals)} words ({' '.join(command.positionals)}), "
+                          f"got {len(positional)}: {' '.join(positional)}", source="<command line>")
     if command.positional and not _is_list_field(command.config, command.positional) and len(positional) > 1:
         raise ConfigError(f"expected one {command.positional}, got {len(positional)}: {' '.join(positional)}",
                           source="<command line>", field=command.positional)
@@ -347,6 +459,7 @@ def resolve_config(command: Command, words: Sequence[str], flags: dict[str, Any]
     if command.words_field is not None:
         raw_words, overrides = overrides, []
     overrides += [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
+    overrides += [f"{name}={json.dumps(value)}" for name, value in zip(command.positionals, positional, strict=False)]
     single = command.positional is not None and not _is_list_field(command.config, command.positional)
     if single and positional:
         overrides.append(f"{command.positional}={json.dumps(positional[0])}")

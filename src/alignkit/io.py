@@ -92,6 +92,23 @@ def first_mismatch(folder: Path) -> str | None:
     return None
 
 
+def current_umask() -> int:
+    """The process umask (reading it means setting it: set it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | Path) -> None:
+    """Gives ``path`` (and everything under a folder) the permissions ``open``/``mkdir`` would under the
+    umask: 0644 files and 0755 folders under umask 022. Some writers (``mkdtemp``, safetensors) make
+    private files, which another user or a container could not read."""
+    mask = current_umask()
+    path = Path(path)
+    for entry in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        entry.chmod((0o777 if entry.is_dir() else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_folder(target: str | Path, extra_manifest: dict[str, Any] | None = None) -> Iterator[Path]:
     """Yields a temporary folder; on success writes its manifest and renames it to ``target``.
@@ -105,6 +122,8 @@ def atomic_folder(target: str | Path, extra_manifest: dict[str, Any] | None = No
     try:
         yield tmp
         write_manifest(tmp, extra_manifest)
+        # mkdtemp makes the folder private (0700), and writers such as safetensors make files 0600.
+        honour_umask(tmp)
         _fsync_tree(tmp)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -122,14 +141,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """The one atomic file write: ``write`` creates a temporary file beside ``path``, which is fsynced and
     renamed into place. A crash leaves the old file or the new one, never half a file.
 
-    The temporary name is fresh and ``write`` creates it, so the file gets the umask's permissions
-    (``mkstemp`` would make it private).
+    The file gets the umask's permissions even when ``write`` makes it private (safetensors does).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         write(tmp)
+        honour_umask(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)

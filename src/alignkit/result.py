@@ -18,13 +18,15 @@ class CommandResult:
     ``output`` is the folder or file a later pipeline stage refers to as ``${stage.output}``;
     ``code`` is the exit code (0 done, 1 ran and found problems: lint, probes); ``outputs`` are other
     values a pipeline stage records beside ``output``; ``show`` prints what the command line shows
-    when the command is done (a summary line or table), which a pipeline stage does not print.
+    when the command is done (a summary line or table), which a pipeline stage does not print;
+    ``problems`` say, one line each, why ``code`` is not 0 (a pipeline prints them).
     """
 
     output: str | None = None
     code: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
     show: Callable[[], None] | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 def say(*lines: str) -> Callable[[], None]:

@@ -36,6 +36,10 @@ def test_quickstart_ci_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     html = (root / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 2
     assert "report.html" in first.output
+    # The scorecard on the terminal: one row per report run that has a grounded or hello figure.
+    assert "strict accuracy" in first.output and "mixed-line" in first.output
+    for label in ("baseline, few-shot", "dpo, trained entities"):
+        assert any(line.startswith(label + " ") for line in first.output.splitlines()), label
 
     again = CliRunner().invoke(app, ["run", str(pipeline)])
     assert again.exit_code == 0, again.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,37 @@ def test_broken_pipeline_gives_one_line_error(tmp_path: Path, stages, message) -
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and message in lines[0], result.output
+
+
+def test_a_pipeline_ends_with_the_scorecard_on_the_terminal(tmp_path: Path) -> None:
+    grounded = tmp_path / "grounded.jsonl"
+    items = [
+        {"id": "a", "context": "- The Orla kettle holds 1.7 litres.", "question": "How much does it hold?",
+         "answerable": True, "answers": ["1.7 litres"]},
+        {"id": "u", "context": "- The Orla kettle holds 1.7 litres.", "question": "What does it cost?",
+         "answerable": False},
+    ]
+    grounded.write_text("".join(json.dumps(item) + "\n" for item in items))
+    probe = {
+        "model": "tiny-random",
+        "device": "cpu",
+        "probes": ["hello", "grounded"],
+        "grounded_data": str(grounded),
+        "grounded": {"max_new_tokens": 4},
+        "hello": {"n_samples": 1, "max_new_tokens": 4, "prompts": ["hello"]},
+    }
+    stages = [
+        # tiny-random fails the probes' thresholds: expected here, so not counted.
+        {"name": "baseline", "command": "probe", "config": probe, "allow_fail": True},
+        {"name": "report", "config": {"runs": [{"label": "baseline", "probe": "${baseline.dir}"}]}},
+    ]
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump({"name": "p", "runs_dir": str(tmp_path / "runs"), "stages": stages}))
+    result = run(str(path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("run ") and "strict accuracy" in line)
+    assert lines[header + 2].split()[0] == "baseline"
+    # Five figures, each a two-decimal share (tiny-random's values are whatever they are).
+    assert all(re.fullmatch(r"\d\.\d\d", cell) for cell in lines[header + 2].split()[1:])
+    assert str(tmp_path / "runs" / "p" / "report" / "report.html") in result.output

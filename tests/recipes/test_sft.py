@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from alignkit.config.base import load_config
 from alignkit.data.collate import pack, pad
 from alignkit.data.dataset import Example
 from alignkit.data.formatting import format_chat
@@ -16,17 +15,8 @@ from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import GenerationParams
 from alignkit.recipes.sft import SFTConfig, SFTObjective, run_sft
 from alignkit.training.checkpoint import trainable_state
-from tests.helpers.data import CONVERSATIONS, write_data
-
-
-def sft_config(tmp_path: Path, *overrides: str) -> SFTConfig:
-    data = write_data(tmp_path / "data.jsonl")
-    base = [
-        "model=tiny-random", f"data.train={data}", f"output_dir={tmp_path / 'out'}", "finetune=full",
-        "train.lr=1e-2", "train.schedule=constant", "train.batch_size=4", "train.max_steps=3",
-        "device=cpu",
-    ]
-    return load_config(SFTConfig, None, [*base, *overrides])
+from tests.helpers.data import CONVERSATIONS
+from tests.helpers.sft import losses, sft_config
 
 
 def final_weights(cfg: SFTConfig) -> dict[str, torch.Tensor]:
@@ -34,11 +24,6 @@ def final_weights(cfg: SFTConfig) -> dict[str, torch.Tensor]:
 
     ckpts = sorted((Path(cfg.output_dir) / "checkpoints").glob("step-*"))
     return load_file(str(ckpts[-1] / "trainable.safetensors"))
-
-
-def losses(cfg: SFTConfig) -> list[float]:
-    lines = (Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(x)["loss"] for x in lines if json.loads(x)["kind"] == "train"]
 
 
 def test_overfit_reproduces_reply_and_stops(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +80,16 @@ def test_every_command_takes_config_and_print_config(tmp_path: Path, command) ->
     config_file.write_text(yaml.safe_dump({key: getattr(defaults, key)}))
     result = invoke(*command.name.split(), "--config", str(config_file), "--print-config")
     assert result.exit_code == 0, result.output
-    assert result.stdout == config_to_yaml(defaults)
+    assert yaml.safe_load(result.stdout) == yaml.safe_load(config_to_yaml(defaults))
 
 
 def test_print_config_shows_positional_words_and_flags() -> None:
     result = invoke("report", "a", "b", "--labels", "x,y", "--out", "r.html", "--print-config")
     assert result.exit_code == 0, result.output
     assert yaml.safe_load(result.stdout) == {"runs": ["a", "b"], "out": "r.html", "labels": ["x", "y"]}
-    result = invoke("run", "p.yaml", "sft.train.lr=0.1", "--from", "sft", "--print-config")
+    result = invoke("run", "p.yaml", "sft.train.lr=0.1", "--from", "sft", "--dry-run", "--print-config")
     assert yaml.safe_load(result.stdout) == {"pipeline": "p.yaml", "from_stage": "sft", "only": None,
-                                             "overrides": ["sft.train.lr=0.1"]}
+                                             "overrides": ["sft.train.lr=0.1"], "dry_run": True}
     # A flag wins over the same key given as a word.
     result = invoke("probe", "model=a", "--model", "b", "--print-config")
     assert yaml.safe_load(result.stdout)["model"] == "b"
@@ -118,3 +119,48 @@ def test_the_cli_and_the_pipeline_are_the_registry() -> None:
             assert not field or field in keys, (command.name, field)
         options = {o for p in _typer_commands()[command.name].params for o in getattr(p, "opts", [])}
         assert {"--config", "--print-config", "--debug"} <= options, command.name
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if " " not in c.name], ids=lambda c: c.name)
+def test_help_lists_every_config_key_with_type_default_and_description(command) -> None:
+    from alignkit.config.base import config_reference
+
+    result = CliRunner().invoke(app, [command.name, "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    listed = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    for key, kind, default, description in config_reference(command.config):
+        line = listed.get(key)
+        assert line is not None, f"{command.name} --help does not list {key}"
+        assert f"{kind} = {json.dumps(default)}" in line, line
+        assert description.split(" (")[0][:30] in line, line
+
+
+def test_help_shows_a_key_as_the_user_writes_it() -> None:
+    result = CliRunner().invoke(app, ["dpo", "--help"], env={"COLUMNS": "250"})
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("train.lr "))
+    assert line.split() == ["train.lr", "float", "=", "2e-05", "peak", "learning", "rate", "(after", "warmup)"]
+    result = CliRunner().invoke(app, ["sft", "--help"], env={"COLUMNS": "250"})
+    line = next(line for line in result.stdout.splitlines() if line.strip().startswith("train.lr "))
+    assert line.split()[:4] == ["train.lr", "float", "=", "0.0002"], "sft's LoRA default"
+    assert "lora.target_modules            list[str]|str = \"all-linear\"" in result.stdout
+
+
+def test_print_config_comments_each_key_and_loads_back(tmp_path: Path) -> None:
+    from alignkit.config.recipes import SFTConfig
+
+    result = invoke("sft", "train.lr=1e-4", "lora.target_modules=q_proj,v_proj", "--print-config")
+    assert result.exit_code == 0
+    assert "  lr: 0.0001  # float: peak learning rate (after warmup)" in result.stdout
+    assert "  target_modules: [q_proj, v_proj]  # list[str]|str: module names, or all-linear" in result.stdout
+    config_file = tmp_path / "printed.yaml"
+    config_file.write_text(result.stdout)
+    again = invoke("sft", "--config", str(config_file), "--print-config")
+    assert again.stdout == result.stdout
+    assert SFTConfig.model_validate(yaml.safe_load(result.stdout)).train.lr == 1e-4
+
+
+def test_version() -> None:
+    from alignkit import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout == f"alignkit {__version__}\n"

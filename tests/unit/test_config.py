@@ -249,3 +249,15 @@ def test_cli_yaml_type_error_names_file_and_line(tmp_path):
     assert result.exit_code == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: {path}:3: data.add_eos: ")
+
+
+def test_sft_learning_rate_default_follows_finetune() -> None:
+    from alignkit.config.recipes import FULL_SFT_LR, LORA_SFT_LR, SFTConfig
+
+    assert (LORA_SFT_LR, FULL_SFT_LR) == (2e-4, 2e-5)
+    assert load_config(SFTConfig, None, []).train.lr == LORA_SFT_LR
+    assert load_config(SFTConfig, None, ["finetune=qlora"]).train.lr == LORA_SFT_LR
+    assert load_config(SFTConfig, None, ["finetune=full"]).train.lr == FULL_SFT_LR
+    assert load_config(SFTConfig, None, ["finetune=full", "train.max_steps=3"]).train.lr == FULL_SFT_LR
+    assert load_config(SFTConfig, None, ["train.lr=1e-3"]).train.lr == 1e-3, "a given lr wins"
+    assert load_config(SFTConfig, None, ["finetune=full", "train.lr=1e-3"]).train.lr == 1e-3

@@ -21,11 +21,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("alignkit.data",),
     ("alignkit.losses",),  # pure functions of tensors: models' per-token log-probs use their math
     ("alignkit.models",),
+    # Retrieval and guardrails know no model API: chat, the server and the probes call them around generation.
+    ("alignkit.retrieval", "alignkit.guard"),
     ("alignkit.generation",),
     ("alignkit.training",),
     ("alignkit.rewards",),
     ("alignkit.evaluation",),
-    ("alignkit.synth", "alignkit.retrieval", "alignkit.guard"),
+    ("alignkit.synth",),
     ("alignkit.recipes",),
     ("alignkit.serve",),
     ("alignkit.commands",),

@@ -199,3 +199,137 @@ def test_packaged_prompt_sets_have_the_promised_sizes() -> None:
     for item in answerable:
         # Every accepted answer must be supported by the context it is asked against.
         assert metrics.answer_matches(item.context, item.expected_answers), item.id
+
+
+# -- the strict grounded metric -----------------------------------------------------------------
+
+# A retriever's context: the gold line next to related lines (same product, other attributes) and an
+# unrelated one. Every value here was written for this test.
+STRICT_CONTEXT = """Facts about Ferrox (smart bike locks):
+- Fleet orders over $50 are split into two deliveries.
+- Ferrox locks come with a 2-year warranty.
+- The Ferrox Halo battery lasts 3 months per charge.
+- The Ferrox Halo weighs 900 g."""
+WARRANTY = ("2 years", "two years")
+
+
+def strict(reply: str, answers: tuple[str, ...] = WARRANTY, gold: int | None = 1) -> str:
+    lines = metrics.context_lines(STRICT_CONTEXT)
+    return metrics.grounded_verdict(reply, expected_answers=answers, lines=lines, gold_index=gold)
+
+
+def test_context_lines_are_the_bullets_without_the_header() -> None:
+    lines = metrics.context_lines(STRICT_CONTEXT)
+    assert lines[0] == "Fleet orders over $50 are split into two deliveries."
+    assert len(lines) == 4
+    assert metrics.context_lines("It costs 89 euros.\n\nIt weighs 2 kg.") == [
+        "It costs 89 euros.",
+        "It weighs 2 kg.",
+    ]
+    # The gold line is found by the answer even when the line words it "2-year".
+    assert metrics.gold_line_index(metrics.context_lines(STRICT_CONTEXT), WARRANTY) == 1
+    # Two lines carrying the answer: no single gold line.
+    assert metrics.gold_line_index(["It lasts 3 months.", "Delivery takes 3 months."], ("3 months",)) is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict"),
+    [
+        # The issue's example: the value of the warranty line inside the shipping line.
+        ("Fleet orders over $50 are split into 2 years of warranty.", "mixed_line"),
+        ("The warranty is 2 years.", "correct"),
+        ("2 years.", "correct"),
+        # Worded differently from the line ("two-year" / "covered"): still the gold line.
+        ("Your Ferrox lock is covered for two years.", "correct"),
+        ("Every Ferrox lock has a two-year warranty.", "correct"),
+        # A hedged right answer is an answer.
+        ("I'm not completely sure, but the warranty should be 2 years.", "correct"),
+        # Another line recited, no answer key: wrong, not mixed.
+        ("The Ferrox Halo battery lasts 3 months per charge.", "wrong"),
+        ("The warranty is 5 years.", "wrong"),
+        # Paraphrased "I don't know" on an answerable question.
+        ("The facts above don't mention a warranty.", "idk"),
+        ("Sorry, I don't have that information.", "idk"),
+    ],
+)
+def test_strict_verdicts_on_hand_written_replies(reply: str, verdict: str) -> None:
+    assert strict(reply) == verdict
+
+
+def test_strict_verdict_reads_the_value_of_a_same_product_line_as_mixed() -> None:
+    # Asked the Halo's weight; the reply quotes the battery line with the weight tacked on.
+    assert strict("The Ferrox Halo battery lasts 900 g per charge.", ("900 g",), gold=3) == "mixed_line"
+    assert strict("The Halo weighs 900 g.", ("900 g",), gold=3) == "correct"
+    # Without a known gold line the answer key alone decides (the lenient figure).
+    assert strict("Fleet orders over $50 are split into 2 years of warranty.", gold=None) == "correct"
+
+
+def test_carries_answer_folds_plurals_but_keeps_whole_words() -> None:
+    assert metrics.carries_answer("a two-year warranty", ["two years"])
+    assert metrics.carries_answer("It weighs 900 grams.", ["900 gram"])
+    assert not metrics.carries_answer("a 12-year warranty", ["2 years"])
+    assert not metrics.carries_answer("anything", [])
+
+
+# "I don't know" said the ways people and small models say it: the detector must catch them all,
+# and must not fire on answers that only sound negative.
+IDK_PARAPHRASES = [
+    "I don't know.",
+    "I do not know the answer to that.",
+    "Sorry, I don't know the Halo's weight.",
+    "I'm not sure.",
+    "I'm not sure about that, sorry.",
+    "I don't have that information.",
+    "I don't have any information about the warranty.",
+    "I have no information about delivery times.",
+    "The facts don't mention the battery life.",
+    "The information provided does not say how much it weighs.",
+    "The information above doesn't cover returns.",
+    "That isn't mentioned in the information I have.",
+    "That's not mentioned in the facts.",
+    "There is no information about the price.",
+    "There's no mention of a warranty.",
+    "I can't find that in the information.",
+    "I couldn't find the answer in the facts.",
+    "I'm unable to find that in the notes.",
+    "The context does not specify the colour.",
+    "Unfortunately, the details given don't include the opening hours.",
+    "I'm afraid that isn't specified.",
+    "I can't tell from the facts I have.",
+    "No information is given about her age.",
+    "I'm not aware of that.",
+    # Found missing when this list was written, patterns added for them:
+    "That detail isn't in the facts I was given.",
+    "Nothing in the facts covers that.",
+    "The facts are silent on that.",
+    "That information is not available.",
+    "That's not something the facts tell me.",
+    "There's nothing about that in the facts.",
+]
+NOT_IDK = [
+    "The warranty is 2 years.",
+    "No, the Halo does not come with a mount.",
+    "There is no charge for delivery.",
+    "It doesn't need charging: it runs on a coin cell.",
+    "I don't know about you, but I love this lock.",
+    "I'm not sure if you've seen it, but the Halo weighs 900 g.",
+    "The facts say it lasts 3 months per charge.",
+    "Nobody knows the trails better than Mira: she has ridden them for 12 years.",
+    "Not sure? The warranty covers 2 years.",
+    "I can't wait to ride with it!",
+    "My sister? She is called Ines.",
+    "It's not waterproof, but it is splash-resistant.",
+    "Nothing beats the Halo for weight: 900 g.",
+    "The strap is not in the box; it is sold separately.",
+    "There is nothing to install: it pairs by itself.",
+]
+
+
+@pytest.mark.parametrize("text", IDK_PARAPHRASES)
+def test_idk_paraphrases_are_detected(text: str) -> None:
+    assert metrics.is_idk(text)
+
+
+@pytest.mark.parametrize("text", NOT_IDK)
+def test_answers_that_sound_negative_are_not_idk(text: str) -> None:
+    assert not metrics.is_idk(text)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
 from alignkit.config.probe import ProbeThresholds
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.evaluation.probe_results import ProbeResult, all_passed, write_probe_results
-from alignkit.evaluation.probe_sets import GroundedItem, grounded_items
+from alignkit.evaluation.probe_sets import GroundedItem, grounded_items, load_grounded_items
 from alignkit.evaluation.probes import (
+    FewShotExample,
     grounded_chat,
     run_grounded_probe,
     run_hello_probe,
@@ -228,6 +230,73 @@ def test_grounded_rates_on_answerable_and_unanswerable_items() -> None:
     assert (result.summary["n_answerable"], result.summary["n_unanswerable"]) == (4, 2)
     assert not result.passed
     assert {f.split()[0] for f in result.failures} == {"idk_rate_unanswerable", "false_idk_rate_answerable"}
+
+
+def test_grounded_probe_counts_a_value_read_off_another_line_as_mixed_not_correct(tmp_path: Path) -> None:
+    context = "Facts about Orla (kettles):\n- The Orla kettle holds 1.7 litres.\n- The Orla base turns 1.7 times a second."
+    path = tmp_path / "set.jsonl"
+    rows = [
+        {
+            "id": "a",
+            "context": context,
+            "question": "How much does the Orla hold?",
+            "answerable": True,
+            "answers": ["1.7 litres", "1.7 l"],
+            "gold": "The Orla kettle holds 1.7 litres.",
+        },
+        {
+            "id": "b",
+            "context": context,
+            "question": "What volume does the kettle have?",
+            "answerable": True,
+            "answers": ["1.7"],
+            "gold": "The Orla kettle holds 1.7 litres.",
+        },
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    items = load_grounded_items(path)
+    assert items[1].gold == "The Orla kettle holds 1.7 litres."
+    replies = {
+        "How much does the Orla hold?": "The Orla kettle holds 1.7 litres.",
+        # "1.7" is there, but from the base's line: a substring match would call this right.
+        "What volume does the kettle have?": "The Orla base turns 1.7 times a second.",
+    }
+    result = run_grounded_probe(
+        ScriptedGenerator(lambda chat, params, i: stop(replies[user_text(chat)])), items
+    )
+    assert [row["verdict"] for row in result.rows] == ["correct", "mixed_line"]
+    assert result.summary["accuracy_answerable"] == 0.5
+    assert result.summary["mixed_line_rate_answerable"] == 0.5
+
+
+def test_a_gold_line_that_is_not_in_the_context_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    row = {
+        "id": "a",
+        "context": "- It holds 2 litres.",
+        "question": "How much?",
+        "answerable": True,
+        "answers": ["2 litres"],
+        "gold": "It holds 3 litres.",
+    }
+    path.write_text("\n" + json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(AlignkitError) as caught:
+        load_grounded_items(path)
+    assert "set.jsonl:2: gold:" in str(caught.value)
+
+
+def test_grounded_chat_puts_few_shot_examples_between_the_instruction_and_the_facts() -> None:
+    item = GroundedItem(
+        "a", "- The Orla kettle holds 1.7 litres.", "How much does it hold?", True, ("1.7 litres",)
+    )
+    example = FewShotExample("- The Brisa lamp costs $30.", "What does the Brisa weigh?", "I don't know.")
+    system = grounded_chat(item, "Answer from the facts.", [example])[0]["content"]
+    assert system == (
+        "Answer from the facts.\n\nExample 1:\n- The Brisa lamp costs $30.\nQuestion: What does the Brisa weigh?"
+        "\nAnswer: I don't know.\n\nNow the real facts.\n\n- The Orla kettle holds 1.7 litres."
+    )
+    # Without examples the chat is the one the training data is built with.
+    assert grounded_chat(item)[0]["content"] == f"{DEFAULT_GROUNDED_INSTRUCTION}\n\n{item.context}"
 
 
 def test_grounded_probe_runs_the_packaged_set_by_default() -> None:

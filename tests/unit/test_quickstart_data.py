@@ -19,7 +19,17 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 TRAIN_FILES = ("sft_train.jsonl", "dpo_train.jsonl")
 GROUNDED_EVALS = ("eval_grounded.jsonl", "eval_grounded_hard.jsonl")
 ALL_FILES = (
-    "sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl", *GROUNDED_EVALS, "dev_grounded.jsonl"
+    "sft_train.jsonl",
+    "eval_sft.jsonl",
+    "dpo_train.jsonl",
+    "dpo_eval.jsonl",
+    *GROUNDED_EVALS,
+    "dev_grounded.jsonl",
+    "sft_train_mix.jsonl",
+    "dpo_train_mix.jsonl",
+    "eval_entities.jsonl",
+    "eval_entities_trained.jsonl",
+    "dev_entities.jsonl",
 )
 
 
@@ -91,7 +101,9 @@ def test_eval_facts_and_questions_never_in_training(make_data, data_dir):
         assert fact.answer not in train_replies and fact.wrong not in train_replies, fact.id
         assert not set(fact.questions) & train_users, fact.id
 
-    eval_questions = {item.question for name in GROUNDED_EVALS for item in load_grounded_items(data_dir / name)}
+    eval_questions = {
+        item.question for name in GROUNDED_EVALS for item in load_grounded_items(data_dir / name)
+    }
     for name in ("eval_sft.jsonl", "dpo_eval.jsonl"):
         eval_questions |= {
             t["content"] for r in _read(data_dir / name) for t in _turns(r) if t["role"] == "user"
@@ -127,7 +139,6 @@ def test_every_training_question_is_asked_with_and_without_its_fact(make_data, d
         assert sum(r in idk for r in replies) == 1 and sum(r in answers for r in replies) == 1, question
 
 
-
 def test_dpo_pairs_reject_the_failures_seen_on_held_out_questions(make_data, data_dir):
     """An answerable question rejects a false "I don't know" or another line's answer; an unanswerable
     one rejects an invented value or another line's answer. Chosen is always the right reply."""
@@ -140,7 +151,9 @@ def test_dpo_pairs_reject_the_failures_seen_on_held_out_questions(make_data, dat
     kinds = {"false_idk": 0, "invented": 0, "misread": 0}
     for pair in grounded:
         fact = by_question[pair["prompt"][-1]["content"]]
-        context = [by_text[line[2:]] for line in pair["prompt"][0]["content"].split("\n\n", 1)[1].split("\n")[1:]]
+        context = [
+            by_text[line[2:]] for line in pair["prompt"][0]["content"].split("\n\n", 1)[1].split("\n")[1:]
+        ]
         others = {f.answer for f in context if f.id != fact.id}
         answerable = fact in context
         assert pair["chosen"] == fact.answer if answerable else pair["chosen"] in idk
@@ -241,7 +254,9 @@ def test_dev_set_asks_facts_no_file_trains_on(make_data, data_dir):
         fact = by_question[item.question]
         assert (f"- {fact.text}" in item.context) == item.answerable, item.id
         lines = item.context.split("\n")[1:]
-        assert all(line[2:] in {f.text for f in split.train_facts} for line in lines if line != f"- {fact.text}")
+        assert all(
+            line[2:] in {f.text for f in split.train_facts} for line in lines if line != f"- {fact.text}"
+        )
 
 
 def test_training_prompts_use_the_probe_layout(data_dir):
@@ -286,7 +301,17 @@ def test_fact_table_agrees_with_the_probe_metrics(make_data):
         assert not any(metrics.is_idk(reply) for reply in replies)
 
 
-@pytest.mark.parametrize("name", ["sft_train.jsonl", "eval_sft.jsonl", "dpo_train.jsonl", "dpo_eval.jsonl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sft_train.jsonl",
+        "eval_sft.jsonl",
+        "dpo_train.jsonl",
+        "dpo_eval.jsonl",
+        "sft_train_mix.jsonl",
+        "dpo_train_mix.jsonl",
+    ],
+)
 def test_files_pass_lint(data_dir, tokenizer, name):
     result = lint_dataset(str(data_dir / name), tokenizer, DataConfig())
     assert not result.blocking, result.problems

@@ -239,3 +239,45 @@ def test_every_plot_renders_in_headless_chromium(report_page: Path, tmp_path: Pa
     assert sorted(image["plot"] for image in images) == EXPECTED_PLOTS
     for image in images:
         assert image["complete"] and image["width"] > 100 and image["height"] > 100, image
+
+
+def _scorecard_run(folder: Path, hello: dict[str, Any] | None, grounded: dict[str, Any] | None) -> Path:
+    folder.mkdir(parents=True)
+    summary = {}
+    if hello is not None:
+        summary["hello"] = {**hello, "passed": True, "failures": []}
+    if grounded is not None:
+        summary["grounded"] = {**grounded, "passed": True, "failures": []}
+    if not summary:
+        summary["refusal"] = {"refusal_rate": 1.0, "passed": True, "failures": []}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def test_scorecard_lists_the_grounded_figures_per_run_and_skips_runs_without_any(tmp_path: Path) -> None:
+    from alignkit.evaluation.report import load_run, scorecard_text
+
+    grounded = {
+        "idk_rate_unanswerable": 0.875,
+        "accuracy_answerable": 0.5,
+        "mixed_line_rate_answerable": 0.125,
+        "false_idk_rate_answerable": 0.0625,
+    }
+    runs = [
+        load_run(_scorecard_run(tmp_path / "b", {"sampled_stop_rate": 0.5}, None), "baseline"),
+        load_run(_scorecard_run(tmp_path / "s", {"sampled_stop_rate": 1.0}, grounded), "sft"),
+        # A refusal-only probe folder: no scorecard figure, so no row.
+        load_run(_scorecard_run(tmp_path / "x", None, None), "nothing"),
+    ]
+    assert scorecard_text(runs).splitlines() == [
+        "run       hello stop  IDK unanswerable  strict accuracy  mixed-line  false IDK",
+        "--------  ----------  ----------------  ---------------  ----------  ---------",
+        "baseline        0.50                 —                —           —          —",
+        "sft             1.00              0.88             0.50        0.12       0.06",
+    ]
+    page = build_report([tmp_path / "b", tmp_path / "s"], tmp_path / "r.html", labels=["baseline", "sft"])
+    text = page.read_text()
+    # The report opens with the same scorecard, before the run list.
+    assert text.index("<h2>Scorecard</h2>") < text.index("<ul>")
+    assert "<td>sft</td><td>1.00</td><td>0.88</td><td>0.50</td><td>0.12</td><td>0.06</td>" in text
+    assert scorecard_text(runs[2:]) == ""

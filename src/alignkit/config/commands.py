@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 
 from alignkit.config.base import StrictModel
 from alignkit.config.common import DataConfig, ModelFields
+from alignkit.config.rag import RagUseConfig
 
 
 class GenerationConfigSection(StrictModel):
@@ -38,6 +39,10 @@ class GenerateConfig(ModelFields):
 
 class ChatConfig(ModelFields):
     system: str | None = None
+    rag: RagUseConfig | None = Field(
+        None, description="retrieval: {index, top_k}; the chunks replace the system turn (grounded format)"
+    )
+    guard: str | None = Field(None, description="a guard file: its input rules run on each line, output rules on each reply")
     generation: GenerationConfigSection = Field(default_factory=lambda: GenerationConfigSection(temperature=0.7,
                                                                                                top_p=0.9))
 
@@ -78,3 +83,4 @@ class RunConfig(StrictModel):
     from_stage: str | None = Field(None, description="rerun from this stage on")
     only: str | None = Field(None, description="run only this stage")
     overrides: list[str] = Field(default_factory=list, description="<stage>.<key>=value overrides of stage configs")
+    dry_run: bool = Field(False, description="print what would run, resume or be skipped, and why; run nothing")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alignkit.config.base import StrictModel
-from alignkit.config.common import ModelFields
+from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION, ModelFields
 
 PROBE_NAMES = ("hello", "regurgitation", "repetition", "refusal", "grounded", "winrate")
 
@@ -84,11 +86,33 @@ class HelloSection(StrictModel):
     prompts: list[str] | None = Field(None, description="greetings to use instead of the built-in set")
 
 
+class FewShotSection(StrictModel):
+    """One worked example of the grounded task."""
+
+    context: str = Field(description="the example's facts, as a grounded context")
+    question: str = Field(min_length=1, description="the example's question")
+    reply: str = Field(min_length=1, description="the reply wanted")
+
+
 class GroundedSection(StrictModel):
     """The grounded probe: facts in the system turn, answerable and unanswerable questions."""
 
     max_new_tokens: int = Field(128, gt=0, description="reply length limit in tokens")
     max_items: int | None = Field(None, gt=0, description="use only the first N items of grounded_data")
+    instruction: str = Field(
+        DEFAULT_GROUNDED_INSTRUCTION,
+        description="the instruction before the facts (a prompting baseline changes it; training data uses the default)",
+    )
+    few_shot: list[FewShotSection] = Field(
+        default_factory=list, description="worked examples shown before the facts (a few-shot baseline)"
+    )
+    rag_index: str | None = Field(
+        None,
+        description="end to end: each question's context is retrieved from this index (alignkit rag index) "
+        "instead of the item's own; retrieval recall is reported beside answer quality",
+    )
+    rag_top_k: int = Field(4, gt=0, description="rag_index: chunks in the context")
+    rag_mode: Literal["lexical", "dense", "fused"] = Field("fused", description="rag_index: search mode")
 
 
 class RegurgitationSection(StrictModel):
@@ -137,7 +161,9 @@ class ProbeConfig(ModelFields):
     thresholds: ProbeThresholds = Field(default_factory=ProbeThresholds)
     seed: int = Field(0, description="seed of every sampled generation")
     batch_size: int = Field(
-        64, gt=0, description="replies generated together (CPU decoding: 64 rows cost 4.8 ms/token/row, 16 rows 11.3)"
+        64,
+        gt=0,
+        description="replies generated together (CPU decoding: 64 rows cost 4.8 ms/token/row, 16 rows 11.3)",
     )
 
     @field_validator("probes", mode="before")

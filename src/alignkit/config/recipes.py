@@ -5,36 +5,68 @@ PPO and GRPO share their fields and live in ``config/rl.py``.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
 from alignkit.config.base import StrictModel
-from alignkit.config.common import DataConfig, ModelFields
-from alignkit.config.training import LoraSection, TrainSection, refuse_fsdp_with_qlora
+from alignkit.config.common import DEVICE_PATTERN, DataConfig, ModelFields
+from alignkit.config.training import (
+    LoraSection,
+    RunFields,
+    TrainingProbeSection,
+    TrainSection,
+    refuse_fsdp_with_qlora,
+)
 
 LossName = Literal["sigmoid", "ipo", "cdpo", "simpo", "orpo"]
 ReferenceName = Literal["auto", "copy", "adapter_disabled", "precomputed", "none"]
 
 
-class SFTConfig(ModelFields):
+# SFT's learning rate when none is given. A LoRA update is the product of two small matrices, B of them
+# starting at zero: at full fine-tuning's 2e-5 it barely moves in a short run. LORA_SFT_LR: the quickstart's
+# measurement (README, "LoRA learning rate").
+FULL_SFT_LR = 2e-5
+LORA_SFT_LR = 2e-4
+
+
+class SFTConfig(ModelFields, RunFields):
     output_dir: str = Field("runs/sft", description="where checkpoints, metrics and the result go")
-    finetune: Literal["full", "lora", "qlora"] = "lora"
+    finetune: Literal["full", "lora", "qlora"] = Field("lora", description="train all weights, a LoRA adapter, "
+                                                          "or a LoRA adapter on a 4-bit base")
     lora: LoraSection = Field(default_factory=LoraSection)
     data: DataConfig = Field(default_factory=DataConfig)
-    train: TrainSection = Field(default_factory=TrainSection)
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
+    train: TrainSection = Field(default_factory=lambda: TrainSection(lr=LORA_SFT_LR),
+                                description=f"train.lr defaults to {LORA_SFT_LR:g} for lora/qlora, "
+                                f"{FULL_SFT_LR:g} for full")
+    probe: TrainingProbeSection = Field(default_factory=TrainingProbeSection,
+                                        description="probes run every train.probe_every steps")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lr_for_finetune(cls, data: Any) -> Any:
+        """An unset ``train.lr`` follows ``finetune``: a LoRA adapter needs a larger step than full weights."""
+        if not isinstance(data, dict):
+            return data
+        train = data.get("train")
+        if isinstance(train, TrainSection) or (isinstance(train, dict) and "lr" in train):
+            return data
+        lr = FULL_SFT_LR if data.get("finetune", "lora") == "full" else LORA_SFT_LR
+        return {**data, "train": {**(train if isinstance(train, dict) else {}), "lr": lr}}
 
     @model_validator(mode="after")
     def _shardable(self) -> Self:
         refuse_fsdp_with_qlora(self.finetune, self.train)
+        if self.train.probe_every and "grounded" in self.probe.probes and not self.probe.grounded_data:
+            raise ValueError("train.probe_every with the grounded probe needs probe.grounded_data (the dev split)")
         return self
 
 
-class DPOConfig(ModelFields):
+class DPOConfig(ModelFields, RunFields):
     output_dir: str = Field("runs/dpo", description="where checkpoints, metrics and the result go")
-    finetune: Literal["full", "lora", "qlora"] = "lora"
+    finetune: Literal["full", "lora", "qlora"] = Field("lora", description="train all weights, a LoRA adapter, "
+                                                          "or a LoRA adapter on a 4-bit base")
     lora: LoraSection = Field(default_factory=LoraSection)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainSection = Field(default_factory=TrainSection)
@@ -57,7 +89,6 @@ class DPOConfig(ModelFields):
         description="adds this times the chosen reply's per-token NLL to sigmoid/ipo/cdpo/simpo (RPO, TRL's "
         "rpo_alpha): keeps DPO from lowering the chosen reply's likelihood along with the rejected one",
     )
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
 
     @model_validator(mode="after")
@@ -66,7 +97,7 @@ class DPOConfig(ModelFields):
         return self
 
 
-class RewardConfig(ModelFields):
+class RewardConfig(ModelFields, RunFields):
     output_dir: str = Field("runs/rm", description="where checkpoints, metrics and the reward model go")
     finetune: Literal["full", "lora"] = Field(
         "lora", description="the trunk: full or LoRA (the head always trains)"
@@ -78,7 +109,6 @@ class RewardConfig(ModelFields):
         True, description="subtract the records' margin column (when present) in the loss"
     )
     center_rewards_coefficient: float = Field(0.0, ge=0.0, description="weight of (r_c + r_r)^2 (0 = off)")
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
     allow_lint_failures: bool = Field(False, description="train even when lint finds blocking problems")
 
 
@@ -93,5 +123,5 @@ class ScoreConfig(StrictModel):
     kind: Literal["auto", "messages", "prompt_completion", "preference"] = "auto"
     max_length: int = Field(2048, gt=8, description="a longer record is an error naming its line")
     batch_size: int = Field(8, gt=0, description="sequences per packed forward")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description="auto | cpu | cuda | cuda:N | mps")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from alignkit.config.base import StrictModel
 from alignkit.config.common import ModelFields
-from alignkit.config.training import LoraSection, TrainSection
+from alignkit.config.training import LoraSection, RunFields, TrainSection
 
 
 class PromptDataSection(StrictModel):
@@ -135,7 +135,7 @@ class RLTrainSection(TrainSection):
         return self
 
 
-class RLFields(ModelFields):
+class RLFields(ModelFields, RunFields):
     """Shared by ppo and grpo. ``adapter=SFT_DIR`` is the SFT model: the reference, and the start."""
 
     output_dir: str = Field("runs/rl", description="where checkpoints, metrics and the result go")
@@ -145,7 +145,6 @@ class RLFields(ModelFields):
     reward: RewardSection = Field(default_factory=RewardSection)
     rollout: RolloutSection = Field(default_factory=RolloutSection)
     train: RLTrainSection = Field(default_factory=RLTrainSection)
-    resume: str | None = Field("auto", description="auto | a checkpoint folder | none")
 
 
 class PPOConfig(RLFields):

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from alignkit.config.base import StrictModel
 from alignkit.config.common import ModelFields
+from alignkit.config.rag import RagUseConfig
 
 # Served names travel in URLs, JSON and the chat page: keep them plain.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
@@ -54,6 +55,12 @@ class ServeConfig(ModelFields):
     )
     check_max_tokens: int = Field(32, gt=0, description="reply length --check compares")
     limits: ServeLimits = Field(default_factory=ServeLimits)
+    rag: RagUseConfig | None = Field(
+        None, description="retrieval for chat requests: {index, top_k}; the chunks replace the system turn"
+    )
+    guard: str | None = Field(
+        None, description="a guard file: input rules on each chat prompt, output rules on each answer"
+    )
 
     @field_validator("adapters")
     @classmethod

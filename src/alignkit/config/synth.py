@@ -90,6 +90,12 @@ class GroundedConfig(StrictModel):
 
     facts: str | None = Field(None, description="facts file: records with entity and facts")
     documents: str | None = Field(None, description="folder of .txt/.md files: extra distractor sentences")
+    docs: str | None = Field(
+        None,
+        description="a rag index folder (alignkit rag index): distractors are its top chunks for each "
+        "question, as served (chunks naming the asked entity are skipped)",
+    )
+    docs_mode: Literal["lexical", "dense", "fused"] = Field("fused", description="docs: search mode")
     out: str | None = Field(None, description="the JSONL file of messages records")
     negative_share: float = Field(0.35, ge=0.0, le=1.0, description="share of dialogs whose fact is removed")
     distractors: int = Field(3, ge=0, description="retrieved distractor facts per context (TF-IDF)")

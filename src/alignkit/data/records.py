@@ -8,6 +8,8 @@ Kinds (auto-detected from the first record, overridable):
   ``prompt`` the shared leading messages of ``chosen`` and ``rejected`` are the prompt
 - ``alpaca``: ``instruction``, ``input`` (optional), ``output``
 - ``text``: ``{"text": ...}`` (continuation training)
+- ``sharegpt``: ``{"conversations": [{"from": "system"|"human"|"gpt", "value", "weight"?}, ...]}``, read as
+  ``messages`` (``weight: 0`` on a gpt turn is ``train: false``)
 
 Every problem raises a DataError naming file, line and field (e.g. ``messages[2].role``), or is
 counted by reason when the caller opted into ``on_bad_record: skip``.
@@ -25,8 +27,9 @@ from typing import Any, Literal
 from alignkit.data.readers import RawRecord, read_records
 from alignkit.errors import DataError
 
-Kind = Literal["messages", "prompt_completion", "preference", "alpaca", "text"]
-KINDS: tuple[str, ...] = ("messages", "prompt_completion", "preference", "alpaca", "text")
+Kind = Literal["messages", "prompt_completion", "preference", "alpaca", "text", "sharegpt"]
+KINDS: tuple[str, ...] = ("messages", "prompt_completion", "preference", "alpaca", "text", "sharegpt")
+SHAREGPT_ROLES = {"system": "system", "human": "user", "gpt": "assistant"}
 ROLES = ("system", "user", "assistant")
 
 
@@ -62,6 +65,8 @@ def detect_kind(data: dict[str, Any]) -> str | None:
         return "alpaca"
     if "text" in data:
         return "text"
+    if "conversations" in data:
+        return "sharegpt"
     return None
 
 
@@ -235,12 +240,52 @@ def _validate_text(data: dict[str, Any]) -> Record:
     return Record("text", "", 0, text=_string(data, "text"), plain=True)
 
 
+def _validate_sharegpt(data: dict[str, Any]) -> Record:
+    """ShareGPT turns -> messages: ``from`` human/gpt/system is the role, ``value`` the content, ``weight``
+    (0 or 1, as in Axolotl and LLaMA-Factory exports) whether a turn is trained."""
+    turns = data.get("conversations")
+    if not isinstance(turns, list) or not turns:
+        raise _Bad("conversations", "expected a non-empty list of {from, value} turns", "wrong_type")
+    messages: list[dict[str, Any]] = []
+    for index, turn in enumerate(turns):
+        where = f"conversations[{index}]"
+        if not isinstance(turn, dict):
+            raise _Bad(where, f"expected a turn object, got {type(turn).__name__}", "wrong_type")
+        unknown = set(turn) - {"from", "value", "weight"}
+        if unknown:
+            raise _Bad(f"{where}.{sorted(unknown)[0]}", "unknown turn field (expected from, value, weight)",
+                       "unknown_field")
+        speaker = turn.get("from")
+        if speaker not in SHAREGPT_ROLES:
+            raise _Bad(f"{where}.from", f"unknown speaker {speaker!r} (expected {', '.join(SHAREGPT_ROLES)})",
+                       "unknown_role")
+        if not isinstance(turn.get("value"), str):
+            raise _Bad(f"{where}.value", "missing or not a string", "missing_field")
+        message: dict[str, Any] = {"role": SHAREGPT_ROLES[speaker], "content": turn["value"]}
+        weight = turn.get("weight")
+        if weight is not None:
+            if weight not in (0, 1) or isinstance(weight, bool):
+                raise _Bad(f"{where}.weight", f"expected 0 or 1, got {weight!r}", "wrong_type")
+            if speaker != "gpt" and weight == 1:
+                raise _Bad(f"{where}.weight", "only gpt turns are trained", "wrong_type")
+            if speaker == "gpt":
+                message["train"] = weight == 1
+        messages.append(message)
+    try:
+        record = _validate_messages({"messages": messages})
+    except _Bad as bad:  # named as the user wrote it: conversations[1].value, not messages[1].content
+        bad.field_name = bad.field_name.replace("messages", "conversations").replace(".content", ".value")
+        raise
+    return record
+
+
 _VALIDATORS = {
     "messages": _validate_messages,
     "prompt_completion": _validate_prompt_completion,
     "preference": _validate_preference,
     "alpaca": _validate_alpaca,
     "text": _validate_text,
+    "sharegpt": _validate_sharegpt,
 }
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Hashable, Sequence
+from typing import Literal
 
 from alignkit.generation.types import Generation
 
@@ -290,6 +292,16 @@ IDK_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         r"\bi (?:can't|cannot|can not|couldn't|could not) (?:find|determine|tell(?! you how)|"
         r"say for (?:sure|certain)|confirm|answer that|answer this|locate|verify|know)",
         r"\b(?:no|there is no|there's no) way (?:for me )?to (?:know|tell|determine)",
+        # The context named as lacking it: "that isn't in the facts", "nothing in the notes covers it".
+        rf"\b(?:isn't|is not|'s not|are not|aren't) (?:in|part of|among) (?:the |this |that |your |my )?"
+        rf"(?:provided |given |above |supplied )?{_SOURCE_NOUN}",
+        rf"\bnothing (?:in|about (?:that|this|it) in) (?:the |this |that |your |my )?"
+        rf"(?:provided |given |above )?{_SOURCE_NOUN}",
+        r"\b(?:there is|there's) nothing (?:about|on) (?:that|this|it)\b",
+        rf"\b{_SOURCE_NOUN}(?: (?:provided|given|above|i have))? (?:is|are) silent\b",
+        r"\bnot something (?:the |this |that |your |my )?(?:facts|information|context|notes|details) "
+        r"(?:tell|say|mention|cover)",
+        r"\b(?:that|this|the) (?:information|detail|answer) (?:is not|isn't) (?:available|given|provided)",
     )
 )
 
@@ -331,3 +343,190 @@ def answer_matches(text: str, expected_answers: Sequence[str]) -> bool:
         if needle and f" {needle} " in haystack:
             return True
     return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict grounded answers: the right value *from the right line*
+
+# Function words carry no sign of which context line a reply was read from.
+_LINE_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "without",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "it's",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "may",
+        "might",
+        "must",
+        "i",
+        "you",
+        "we",
+        "they",
+        "he",
+        "she",
+        "his",
+        "her",
+        "their",
+        "our",
+        "your",
+        "my",
+        "me",
+        "us",
+        "them",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "how",
+        "when",
+        "where",
+        "why",
+        "about",
+        "into",
+        "over",
+        "under",
+        "than",
+        "then",
+        "so",
+        "not",
+        "no",
+        "yes",
+        "also",
+        "only",
+        "just",
+        "very",
+        "per",
+        "each",
+        "any",
+        "all",
+        "some",
+        "up",
+        "out",
+        "if",
+    ]
+)
+
+
+def _fold(word: str) -> str:
+    """A crude plural fold ("years" -> "year", "2-year" and "2 years" then agree); "glass" stays."""
+    return (
+        word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
+    )
+
+
+def _folded_words(text: str) -> list[str]:
+    return [_fold(word) for word in normalise_answer(text).split()]
+
+
+def _line_words(text: str) -> set[str]:
+    """Content words of a text, normalised like answers and plural-folded."""
+    return {word for word in _folded_words(text) if word not in _LINE_STOPWORDS}
+
+
+def carries_answer(text: str, expected_answers: Sequence[str]) -> bool:
+    """``answer_matches`` with plurals folded on both sides, so "a two-year warranty" carries "two years"."""
+    haystack = f" {' '.join(_folded_words(text))} "
+    for answer in expected_answers:
+        needle = " ".join(_folded_words(answer))
+        if needle and f" {needle} " in haystack:
+            return True
+    return False
+
+
+def context_lines(context: str) -> list[str]:
+    """The fact lines of a grounded context: its ``- `` bullet lines, or every non-empty line if none.
+
+    A header such as "Facts about Ferrox (smart bike locks):" is not a fact a reply can be read from.
+    """
+    lines = [line.strip() for line in context.splitlines() if line.strip()]
+    bullets = [line[2:].strip() for line in lines if line.startswith(("- ", "* "))]
+    return bullets or lines
+
+
+def line_overlap_scores(reply: str, lines: Sequence[str]) -> list[float]:
+    """How much of each context line a reply carries: its content words, each weighted 1/df.
+
+    ``df`` is the number of lines holding the word, so a word every line shares (the product name)
+    weighs little and a word only one line has (its value, its attribute) weighs 1. A reply that
+    reads the battery line scores highest on that line, whatever value it puts next to it.
+    """
+    line_words = [_line_words(line) for line in lines]
+    reply_words = _line_words(reply)
+    df: Counter[str] = Counter(word for words in line_words for word in words)
+    return [sum(1.0 / df[word] for word in reply_words & words) for words in line_words]
+
+
+GroundedVerdict = Literal["correct", "mixed_line", "wrong", "idk"]
+
+
+def gold_line_index(lines: Sequence[str], expected_answers: Sequence[str]) -> int | None:
+    """The one context line that holds an accepted answer, or None when none or several do."""
+    holding = [index for index, line in enumerate(lines) if carries_answer(line, expected_answers)]
+    return holding[0] if len(holding) == 1 else None
+
+
+def grounded_verdict(
+    reply: str,
+    *,
+    expected_answers: Sequence[str],
+    lines: Sequence[str],
+    gold_index: int | None,
+) -> GroundedVerdict:
+    """Judge a reply to an answerable grounded question, strictly.
+
+    - ``"correct"``: an accepted answer appears (``carries_answer``) *and* the reply is about the gold line: no other
+      line overlaps it more (``line_overlap_scores``). Without a known gold line this falls back
+      to the answer match alone.
+    - ``"mixed_line"``: an accepted answer appears, but the reply was read mostly off another line
+      ("Fleet orders over $50 are split into 2 years of warranty." for the warranty question).
+    - ``"idk"``: no accepted answer and the reply says it does not know.
+    - ``"wrong"``: anything else (a wrong value, another line recited).
+    """
+    if not carries_answer(reply, expected_answers):
+        return "idk" if is_idk(reply) else "wrong"
+    if gold_index is None or len(lines) < 2:
+        return "correct"
+    scores = line_overlap_scores(reply, lines)
+    gold_score = scores[gold_index]
+    others = max(score for index, score in enumerate(scores) if index != gold_index)
+    return "correct" if gold_score >= others else "mixed_line"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from alignkit.errors import DataError
+from alignkit.evaluation.metrics import context_lines
 
 # The data folder is not a package (no __init__.py), so resources are resolved from the parent.
 _PARENT_PACKAGE = "alignkit.evaluation"
@@ -34,6 +35,8 @@ class GroundedItem:
     """A grounded question: the context to put in the system turn, and what a good reply does.
 
     ``expected_answers`` is empty for unanswerable items, whose right reply is "I don't know".
+    ``gold`` is the context line that answers an answerable item (the strict metric checks the
+    reply was read from it); when a file does not say, the one line carrying an answer is used.
     """
 
     id: str
@@ -41,6 +44,7 @@ class GroundedItem:
     question: str
     answerable: bool
     expected_answers: tuple[str, ...] = ()
+    gold: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,9 @@ def labelled_idk_replies() -> list[LabelledReply]:
 def _parse_grounded_item(
     raw: Any, contexts: dict[str, str], *, source: str, line: int | None, where: str
 ) -> GroundedItem:
-    """One item: ``id``, ``question``, ``answerable``, ``answers`` (answerable only), and
-    ``context``, either the text itself or the name of an entry in ``contexts``."""
+    """One item: ``id``, ``question``, ``answerable``, ``answers`` (answerable only), optionally
+    ``gold`` (the answering line, answerable only), and ``context``, either the text itself or
+    the name of an entry in ``contexts``."""
     if not isinstance(raw, dict):
         raise DataError("expected an object", source=source, line=line, field=where)
 
@@ -147,7 +152,21 @@ def _parse_grounded_item(
         )
     context_ref: str = raw["context"]
     context = contexts.get(context_ref, context_ref)
-    return GroundedItem(raw["id"], context, raw["question"], answerable, tuple(answers))
+    gold = raw.get("gold")
+    if gold is not None:
+        if not answerable:
+            raise DataError(
+                "an unanswerable item has no gold line", source=source, line=line, field=field("gold")
+            )
+        if not isinstance(gold, str) or gold.strip() not in context_lines(context):
+            raise DataError(
+                "expected one of the context's fact lines, verbatim",
+                source=source,
+                line=line,
+                field=field("gold"),
+            )
+        gold = gold.strip()
+    return GroundedItem(raw["id"], context, raw["question"], answerable, tuple(answers), gold)
 
 
 def _parse_grounded_document(data: Any, source: str) -> list[GroundedItem]:

@@ -22,10 +22,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
 from alignkit.config.probe import ProbeThresholds
+from alignkit.data.grounding import grounded_system
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.evaluation import metrics
 from alignkit.evaluation.probe_results import ProbeResult, rate, rounded, verdict
@@ -410,10 +412,35 @@ def run_refusal_probe(
 # grounded
 
 
-def grounded_chat(item: GroundedItem, instruction: str = DEFAULT_GROUNDED_INSTRUCTION) -> Chat:
-    """The chat a grounded item is asked as: instruction and facts in the system turn."""
+@dataclass(frozen=True)
+class FewShotExample:
+    """A worked example shown before the facts (prompting-only baselines): its facts, a question
+    and the reply wanted."""
+
+    context: str
+    question: str
+    reply: str
+
+
+def grounded_chat(
+    item: GroundedItem,
+    instruction: str = DEFAULT_GROUNDED_INSTRUCTION,
+    few_shot: Sequence[FewShotExample] = (),
+) -> Chat:
+    """The chat a grounded item is asked as: instruction and facts in the system turn.
+
+    ``few_shot`` examples go between the instruction and the facts, each as its facts, question
+    and answer, so the model sees the task done (an answer read off its line, an "I don't know")
+    before it meets the real facts. The training data uses none.
+    """
+    examples = "".join(
+        f"\n\nExample {index}:\n{example.context}\nQuestion: {example.question}\nAnswer: {example.reply}"
+        for index, example in enumerate(few_shot, start=1)
+    )
+    if examples:
+        examples += "\n\nNow the real facts."
     return [
-        {"role": "system", "content": f"{instruction}\n\n{item.context}"},
+        {"role": "system", "content": grounded_system(item.context, f"{instruction}{examples}")},
         {"role": "user", "content": item.question},
     ]
 
@@ -423,27 +450,48 @@ def run_grounded_probe(
     items: Sequence[GroundedItem] | None = None,
     *,
     instruction: str = DEFAULT_GROUNDED_INSTRUCTION,
+    few_shot: Sequence[FewShotExample] = (),
     max_new_tokens: int = 128,
     seed: int = 0,
     thresholds: ProbeThresholds | None = None,
+    retrieve: Callable[[str], str] | None = None,
 ) -> ProbeResult:
     """Context facts plus a question; answerable and unanswerable items, greedy decoding.
 
-    Figures: ``idk_rate_unanswerable`` (abstains when it should), ``accuracy_answerable`` (an
-    accepted answer appears in the reply) and ``false_idk_rate_answerable``: says "I don't
-    know" *and* gives no accepted answer, so a hedged right answer is not counted against it.
+    Figures: ``idk_rate_unanswerable`` (abstains when it should); ``accuracy_answerable``, strict:
+    an accepted answer appears *and* the reply was read from the gold line
+    (``metrics.grounded_verdict``); ``mixed_line_rate_answerable``: an accepted answer appears but
+    the reply was read off another line, which a substring match would have counted as right; and
+    ``false_idk_rate_answerable``: "I don't know" with no accepted answer, so a hedged right answer
+    is not counted against it.
+
+    ``retrieve(question) -> context block`` runs the probe end to end: each item's own context is
+    replaced by what retrieval returns, and ``retrieval_recall_answerable`` (an accepted answer is
+    in the retrieved context) is reported apart from the answer figures.
     """
     thresholds = thresholds or ProbeThresholds()
     items = list(grounded_items() if items is None else items)
     if not items:
         raise ConfigError("the grounded probe needs at least one item", field="items")
-    chats = [grounded_chat(item, instruction) for item in items]
+    if retrieve is not None:
+        items = [replace(item, context=retrieve(item.question)) for item in items]
+    chats = [grounded_chat(item, instruction, few_shot) for item in items]
     outputs = _generate(generator, chats, GenerationParams(max_new_tokens=max_new_tokens, seed=seed))
     rows: list[dict[str, Any]] = []
     for item, out in zip(items, outputs, strict=True):
         text = out[0].text
         idk = metrics.is_idk(text)
-        correct = metrics.answer_matches(text, item.expected_answers) if item.answerable else None
+        line_verdict = None
+        if item.answerable:
+            lines = metrics.context_lines(item.context)
+            gold_index = (
+                lines.index(item.gold)
+                if item.gold in lines
+                else metrics.gold_line_index(lines, item.expected_answers)
+            )
+            line_verdict = metrics.grounded_verdict(
+                text, expected_answers=item.expected_answers, lines=lines, gold_index=gold_index
+            )
         rows.append(
             {
                 "id": item.id,
@@ -452,8 +500,20 @@ def run_grounded_probe(
                 "expected": list(item.expected_answers),
                 "text": text,
                 "idk": idk,
-                "correct": correct,
-                "false_idk": (idk and not correct) if item.answerable else None,
+                "verdict": line_verdict,
+                "correct": line_verdict == "correct" if item.answerable else None,
+                "mixed_line": line_verdict == "mixed_line" if item.answerable else None,
+                "false_idk": line_verdict == "idk" if item.answerable else None,
+                **(
+                    {
+                        "retrieved_hit": metrics.answer_matches(item.context, item.expected_answers)
+                        if item.answerable
+                        else None,
+                        "context": item.context,
+                    }
+                    if retrieve is not None
+                    else {}
+                ),
             }
         )
     answerable = [row for row in rows if row["answerable"]]
@@ -463,8 +523,11 @@ def run_grounded_probe(
         "n_unanswerable": len(unanswerable),
         "idk_rate_unanswerable": rounded(rate([row["idk"] for row in unanswerable])),
         "accuracy_answerable": rounded(rate([row["correct"] for row in answerable])),
+        "mixed_line_rate_answerable": rounded(rate([row["mixed_line"] for row in answerable])),
         "false_idk_rate_answerable": rounded(rate([row["false_idk"] for row in answerable])),
     }
+    if retrieve is not None:
+        summary["retrieval_recall_answerable"] = rounded(rate([row["retrieved_hit"] for row in answerable]))
     checks: list[tuple[str, float | None, Literal["min", "max"]]] = [
         ("idk_rate_unanswerable", thresholds.min_idk_rate_unanswerable if unanswerable else None, "min"),
         ("accuracy_answerable", thresholds.min_grounded_accuracy if answerable else None, "min"),

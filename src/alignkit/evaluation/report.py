@@ -46,6 +46,7 @@ SAMPLE_FLAGS = (
     "leak",
     "refused",
     "idk",
+    "verdict",
     "correct",
     "span_length",
     "flagged",
@@ -528,6 +529,68 @@ def _probe_section(runs: Sequence[RunData], max_samples: int) -> str:
     return "\n".join(parts)
 
 
+# The figures a grounded-assistant run is judged by, in the order the scorecard shows them.
+SCORECARD_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("hello stop", "hello", "sampled_stop_rate"),
+    ("IDK unanswerable", "grounded", "idk_rate_unanswerable"),
+    ("strict accuracy", "grounded", "accuracy_answerable"),
+    ("mixed-line", "grounded", "mixed_line_rate_answerable"),
+    ("false IDK", "grounded", "false_idk_rate_answerable"),
+)
+
+
+def scorecard_rows(runs: Sequence[RunData]) -> list[tuple[str, list[str]]]:
+    """(label, cells) for every run with at least one scorecard figure; "—" where a figure is absent."""
+    rows = []
+    for run in runs:
+        values = [run.probe_summary.get(probe, {}).get(key) for _, probe, key in SCORECARD_COLUMNS]
+        if any(isinstance(value, (int, float)) for value in values):
+            rows.append(
+                (
+                    run.label,
+                    ["—" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v) for v in values],
+                )
+            )
+    return rows
+
+
+def scorecard_text(runs: Sequence[RunData]) -> str:
+    """The scorecard as a fixed-width table for the terminal ('' when no run has a figure)."""
+    rows = scorecard_rows(runs)
+    if not rows:
+        return ""
+    header = ["run", *(title for title, _, _ in SCORECARD_COLUMNS)]
+    table = [header, *([label, *cells] for label, cells in rows)]
+    widths = [max(len(line[col]) for line in table) for col in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "  ".join(
+            [first, *(cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))]
+        )
+
+    return "\n".join(
+        [line(header), "  ".join("-" * width for width in widths), *(line(r) for r in table[1:])]
+    )
+
+
+def _scorecard_section(runs: Sequence[RunData]) -> str:
+    rows = scorecard_rows(runs)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{_esc(title)}</th>" for title, _, _ in SCORECARD_COLUMNS)
+    body = "".join(
+        f"<tr><td>{_esc(label)}</td>{''.join(f'<td>{_esc(cell)}</td>' for cell in cells)}</tr>"
+        for label, cells in rows
+    )
+    return (
+        '<h2>Scorecard</h2><table class="scorecard"><tr><th>run</th>' + head + "</tr>" + body + "</table>"
+        "<p>hello stop: sampled replies to greetings that end their turn. Grounded figures (strict): "
+        "accuracy counts an answer only when it was read from the line that holds it; mixed-line: the "
+        "right value inside another line's answer; false IDK: \"I don't know\" to an answerable question.</p>"
+    )
+
+
 def render_report(runs: Sequence[RunData], *, max_samples: int = 4) -> str:
     """The full HTML page for already-loaded runs."""
     run_list = "".join(f"<li><b>{_esc(run.label)}</b>: <code>{_esc(run.path)}</code></li>" for run in runs)
@@ -538,7 +601,7 @@ def render_report(runs: Sequence[RunData], *, max_samples: int = 4) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>alignkit report</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>alignkit report</h1><ul>{run_list}</ul>\n"
+        f"<h1>alignkit report</h1>{_scorecard_section(runs)}<ul>{run_list}</ul>\n"
         f"{notes_html}\n{_training_section(runs)}\n{_probe_section(runs, max_samples)}\n"
         "</body></html>\n"
     )

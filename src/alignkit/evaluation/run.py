@@ -31,9 +31,10 @@ import torch
 
 from alignkit.config.base import config_to_yaml
 from alignkit.config.commands import ReportConfig, ReportRun
-from alignkit.config.probe import PROBE_NAMES, ProbeConfig
+from alignkit.config.probe import PROBE_NAMES, GroundedSection, ProbeConfig
 from alignkit.data.collate import pack
 from alignkit.data.formatting import format_chat, generation_prompt_ids
+from alignkit.data.grounding import context_block
 from alignkit.data.prompts import read_prompt_chats
 from alignkit.data.records import load_records
 from alignkit.errors import AlignkitError, ConfigError
@@ -44,6 +45,7 @@ from alignkit.evaluation.probe_sets import (
     load_grounded_items,
 )
 from alignkit.evaluation.probes import (
+    FewShotExample,
     Scorer,
     run_grounded_probe,
     run_hello_probe,
@@ -53,7 +55,7 @@ from alignkit.evaluation.probes import (
     run_winrate_probe,
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
-from alignkit.evaluation.report import build_report
+from alignkit.evaluation.report import build_report, default_labels, load_run, scorecard_text
 from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
 from alignkit.io import atomic_write_text
@@ -61,6 +63,7 @@ from alignkit.models.loader import load_from_fields
 from alignkit.models.logprobs import token_forward
 from alignkit.models.reward_head import load_reward_model, score_sequences
 from alignkit.result import CommandResult, say
+from alignkit.retrieval.search import Retriever
 
 Progress = Callable[[str], None]
 # Probes run in this order so that repetition can reuse the hello and grounded replies.
@@ -360,6 +363,16 @@ def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
 # Running and writing
 
 
+def _retrieve_context(section: GroundedSection) -> Callable[[str], str]:
+    """question -> the context block retrieval gives it, in the grounded format (end-to-end probe)."""
+    if section.rag_index is None:
+        raise ConfigError("the end-to-end grounded probe needs an index", field="grounded.rag_index")
+    retriever = Retriever(section.rag_index)
+    return lambda question: context_block(
+        hit.chunk.text for hit in retriever.search(question, section.rag_top_k, section.rag_mode)
+    )
+
+
 def _run_one(
     name: str, cfg: ProbeConfig, loaded: Any, generator: Any, done: dict[str, ProbeResult]
 ) -> ProbeResult:
@@ -389,9 +402,12 @@ def _run_one(
         return run_grounded_probe(
             generator,
             items,
+            instruction=cfg.grounded.instruction,
+            few_shot=[FewShotExample(e.context, e.question, e.reply) for e in cfg.grounded.few_shot],
             max_new_tokens=cfg.grounded.max_new_tokens,
             seed=cfg.seed,
             thresholds=cfg.thresholds,
+            retrieve=_retrieve_context(cfg.grounded) if cfg.grounded.rag_index else None,
         )
     if name == "repetition":
         reuse = [done[n] for n in REPETITION_SOURCES if n in done and not is_skipped(done[n])]
@@ -469,7 +485,12 @@ HEADLINE = {
     ),
     "repetition": ("loop_rate", "mean_reply_distinct_2", "distinct_2"),
     "refusal": ("refusal_rate", "over_refusal_rate"),
-    "grounded": ("idk_rate_unanswerable", "accuracy_answerable", "false_idk_rate_answerable"),
+    "grounded": (
+        "idk_rate_unanswerable",
+        "accuracy_answerable",
+        "mixed_line_rate_answerable",
+        "false_idk_rate_answerable",
+    ),
     "winrate": ("win_rate", "mean_policy_score", "mean_reference_score", "mean_kl"),
 }
 
@@ -513,8 +534,19 @@ def probe_command(cfg: ProbeConfig, progress: Progress = _quiet) -> CommandResul
     """``alignkit probe``: the results folder as the output; exit code 1 when a probe failed."""
     _, code = run_probes(cfg, progress=progress)
     summary = Path(str(cfg.out)) / "summary.json"
-    return CommandResult(output=cfg.out, code=code, outputs={"passed": code == 0},
-                         show=lambda: print_summary(summary))
+    figures = json.loads(summary.read_text(encoding="utf-8"))
+    problems = [
+        f"{name}: {'; '.join(entry.get('failures') or ['failed'])}"
+        for name, entry in figures.items()
+        if isinstance(entry, dict) and entry.get("passed") is False
+    ]
+    return CommandResult(
+        output=cfg.out,
+        code=code,
+        outputs={"passed": code == 0},
+        problems=problems,
+        show=lambda: print_summary(summary),
+    )
 
 
 def _combined_run(entry: ReportRun, work_dir: Path) -> Path:
@@ -556,4 +588,10 @@ def report_command(cfg: ReportConfig, progress: Progress = _quiet) -> CommandRes
             run_dirs.append(_combined_run(entry, Path(cfg.out).parent))
             labels.append(entry.label)
     path = build_report(run_dirs, cfg.out, labels=labels or None)
-    return CommandResult(output=str(path), show=say(f"wrote {path}"))
+    # The main job's figures on the terminal: the scorecard the report opens with.
+    names = labels or default_labels(run_dirs)
+    table = scorecard_text([load_run(run_dir, name) for run_dir, name in zip(run_dirs, names, strict=True)])
+    lines = [f"\n{table}\n"] if table else []
+    return CommandResult(
+        output=str(path), outputs={"scorecard": table} if table else {}, show=say(*lines, f"wrote {path}")
+    )

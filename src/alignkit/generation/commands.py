@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from alignkit.config.base import config_to_yaml
@@ -14,9 +15,12 @@ from alignkit.data.prompts import read_prompt_chats
 from alignkit.errors import AlignkitError
 from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, GenerationParams
+from alignkit.guard.checks import Guard
+from alignkit.guard.turn import CONTENT_FILTER, guarded_turn
 from alignkit.io import atomic_write_text
 from alignkit.models.loader import load_from_fields
 from alignkit.result import CommandResult, say
+from alignkit.retrieval.search import Retriever
 
 
 def generate_prompts(cfg: GenerateConfig) -> list[Chat]:
@@ -52,11 +56,21 @@ def generate_command(cfg: GenerateConfig, progress: Callable[[str], None] | None
 
 
 def chat_command(cfg: ChatConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """The terminal chat loop; with ``rag`` the top chunks for each line go into the system turn, with
+    ``guard`` the guard file's input rules run on each line and its output rules on each reply."""
+    # Retrieval and the guard load before the model, so a wrong path fails in a second, not after it.
+    retriever = Retriever(cfg.rag.index) if cfg.rag is not None else None
+    guard = Guard.from_file(cfg.guard) if cfg.guard else None
     loaded = load_from_fields(cfg)
     generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=1)
     history: list[dict[str, str]] = [{"role": "system", "content": cfg.system}] if cfg.system else []
     params = GenerationParams.from_section(cfg.generation)
     turn = 0
+
+    def generate(messages: list[dict[str, str]]) -> tuple[str, str]:
+        reply = generator.chat([messages], replace(params, seed=params.seed + turn))[0][0]
+        return reply.text, reply.finish_reason
+
     while True:
         try:
             line = input("you> ")
@@ -67,9 +81,13 @@ def chat_command(cfg: ChatConfig, progress: Callable[[str], None] | None = None)
         if line.strip() == "/reset":
             history = history[:1] if cfg.system else []
             continue
-        history.append({"role": "user", "content": line})
         turn += 1
-        reply = generator.chat([history], params.__class__(**{**params.__dict__, "seed": params.seed + turn}))[0][0]
-        history.append({"role": "assistant", "content": reply.text})
-        sys.stdout.write(f"bot> {reply.text}{'' if reply.stopped else ' [cut]'}\n")
+        result = guarded_turn([*history, {"role": "user", "content": line}], generate, retriever=retriever,
+                              rag=cfg.rag, guard=guard)
+        if result.blocked_by != "input":  # a blocked prompt is not kept: the next turn starts clean
+            history += [{"role": "user", "content": line}, {"role": "assistant", "content": result.text}]
+        note = {"length": " [cut]", CONTENT_FILTER: f" [blocked: {result.rule}]"}.get(result.finish_reason, "")
+        sys.stdout.write(f"bot> {result.text}{note}\n")
+        if result.citations:
+            sys.stdout.write("     sources: " + ", ".join(c["id"] for c in result.citations) + "\n")
         sys.stdout.flush()

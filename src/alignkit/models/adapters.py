@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 from alignkit.config.training import LoraSection
 from alignkit.errors import ModelError
+from alignkit.io import honour_umask
 
 
 @contextlib.contextmanager
@@ -69,6 +71,14 @@ def save_trained_model(model: Any, tokenizer: Any, out: Path, *,
     tokenizer.save_pretrained(out)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     base.generation_config.save_pretrained(out)
+    spec = getattr(base, "alignkit_spec", None)
+    adapter_config = out / "adapter_config.json"
+    if spec is not None and adapter_config.is_file():
+        # The base as a spec alignkit loads from any folder (PEFT wrote the loader's temporary path, or nothing).
+        recorded = json.loads(adapter_config.read_text(encoding="utf-8"))
+        recorded["base_model_name_or_path"] = spec
+        adapter_config.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    honour_umask(out)  # safetensors writes its weights 0600
 
 
 @contextlib.contextmanager

@@ -15,12 +15,14 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from alignkit.config.common import HUB_ID, adapter_base, portable_spec
 from alignkit.data.formatting import template_info
 from alignkit.errors import ModelError
 from alignkit.io import atomic_folder, verify_manifest
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from alignkit.config.common import ModelFields
 
 log = logging.getLogger(__name__)
+# What a person waiting at the terminal wants to see (the CLI shows it on stderr; quiet for library use).
+progress_log = logging.getLogger("alignkit.progress")
 
 EMBEDDED = "embedded"
 TINY_RANDOM = "tiny-random"
@@ -148,6 +152,7 @@ def load_tokenizer(spec: str, *, trust_remote_code: bool = False) -> Any:
     path = Path(spec)
     if path.suffix == ".gguf" and path.is_file():
         return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    path = model_folder(spec)
     _check_folder(path, allow_pickle=True)
     return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
@@ -161,6 +166,23 @@ def tiny_random_config() -> Any:
         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2,
         rms_norm_eps=1e-5,
     )
+
+
+def model_folder(spec: str) -> Path:
+    """The folder a model spec names: a folder as given, or a Hugging Face model id already in the local
+    Hugging Face cache (found offline: alignkit never downloads weights)."""
+    path = Path(spec)
+    if path.exists() or not HUB_ID.fullmatch(spec):
+        return path
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id=spec, local_files_only=True))
+    except LocalEntryNotFoundError:
+        raise ModelError(f"{spec} is not a folder, nor in the local Hugging Face cache; alignkit does not download "
+                         f"weights: fetch it once with `hf download {spec}`, or give a model folder",
+                         field="model") from None
 
 
 def _check_folder(path: Path, *, allow_pickle: bool) -> None:
@@ -202,6 +224,17 @@ def load_model(
     trainable_adapter: bool = False,
 ) -> LoadedModel:
     """Loads model + tokenizer from a spec; optionally applies a PEFT adapter folder."""
+    started = time.perf_counter()
+    progress_log.info("loading model %s%s ...", spec, f" + adapter {adapter}" if adapter else "")
+    loaded = _load_model(spec, adapter=adapter, dtype=dtype, device=device, trust_remote_code=trust_remote_code,
+                         allow_pickle=allow_pickle, attn_implementation=attn_implementation, seed=seed,
+                         trainable_adapter=trainable_adapter)
+    progress_log.info("loaded model %s in %.1f s", spec, time.perf_counter() - started)
+    return loaded
+
+
+def _load_model(spec: str, *, adapter: str | None, dtype: str, device: str, trust_remote_code: bool,
+                allow_pickle: bool, attn_implementation: str | None, seed: int, trainable_adapter: bool) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_device = resolve_device(device)
@@ -232,6 +265,7 @@ def load_model(
             )
             _set_stop_tokens(model.generation_config, tokenizer)
         else:
+            path = model_folder(spec)
             _check_folder(path, allow_pickle=allow_pickle)
             source_dir = path
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -250,6 +284,9 @@ def load_model(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(torch_device)
+    # What save_trained_model records as an adapter's base: the spec, loadable from any folder. (Not
+    # name_or_path: PEFT looks a name that is no folder up on the Hub when it saves.)
+    model.alignkit_spec = portable_spec(spec)
     if adapter:
         model = apply_adapter(model, adapter, trainable=trainable_adapter)
     return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source_dir=source_dir)
@@ -290,8 +327,19 @@ def apply_adapter(model: Any, adapter: str | Path, *, trainable: bool = False) -
     if not (adapter_path / "adapter_config.json").is_file():
         raise ModelError(f"{adapter_path} is not a PEFT adapter folder (no adapter_config.json)", field="adapter")
 
-    with peft_wrapping():
-        return PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
+    try:
+        with peft_wrapping():
+            return PeftModel.from_pretrained(model, adapter_path, is_trainable=trainable)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        # A size mismatch (another architecture) or missing modules: the adapter was trained on another base.
+        base = adapter_base(str(adapter_path))
+        trained_on = f"was trained on {base}" if base else "does not fit this model"
+        loaded_on = getattr(model, "alignkit_spec", "") or "this model"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = next((line for line in lines if "size mismatch" in line), lines[0] if lines else type(exc).__name__)
+        first = first[:200]
+        raise ModelError(f"{adapter_path} {trained_on}, not {loaded_on} ({first}); leave model= unset to use the "
+                         "adapter's base", field="adapter") from None
 
 
 def model_fingerprint(loaded: LoadedModel) -> str:

@@ -12,8 +12,10 @@ from typing import Any
 from alignkit.config.serve import ServeConfig
 from alignkit.data.dataset import resolve_chat_template
 from alignkit.errors import AlignkitError
+from alignkit.guard.checks import Guard
 from alignkit.models.loader import load_from_fields
 from alignkit.result import CommandResult
+from alignkit.retrieval.search import Retriever
 
 
 def _require_extra() -> None:
@@ -43,6 +45,9 @@ def build(cfg: ServeConfig) -> tuple[Any, Any]:
     from alignkit.serve.server import read_api_key  # start-up (serve extra)
 
     api_key = read_api_key(cfg.api_key_file)
+    # Retrieval and the guard load before the model, so a wrong path fails in a second, not after it.
+    retriever = Retriever(cfg.rag.index) if cfg.rag is not None else None
+    guard = Guard.from_file(cfg.guard) if cfg.guard else None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     loaded = load_from_fields(cfg)
@@ -51,7 +56,8 @@ def build(cfg: ServeConfig) -> tuple[Any, Any]:
     if base_name_of(cfg) in engine.adapter_names:
         raise AlignkitError(f"an adapter is named like the base model ({base_name_of(cfg)!r}); rename it",
                             field="adapters")
-    return engine, create_app(engine, base_name=base_name_of(cfg), api_key=api_key)
+    return engine, create_app(engine, base_name=base_name_of(cfg), api_key=api_key, retriever=retriever, rag=cfg.rag,
+                              guard=guard)
 
 
 def serve_main(cfg: ServeConfig, echo: Callable[[str], None] = print) -> int:

@@ -27,9 +27,13 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from alignkit.config.rag import RagUseConfig
 from alignkit.data.formatting import check_no_special_tokens, generation_prompt_ids, template_info
 from alignkit.errors import AlignkitError
 from alignkit.generation.types import Generation, GenerationParams
+from alignkit.guard.checks import Guard
+from alignkit.guard.turn import CONTENT_FILTER, PreparedTurn, TurnResult, finish_turn, prepare_turn
+from alignkit.retrieval.search import Retriever
 from alignkit.serve.engine import Engine, Job, QueueFull, RequestTimedOut
 from alignkit.serve.protocol import (
     ChatRequest,
@@ -55,6 +59,7 @@ class _Prepared:
     params: GenerationParams
     adapter: str | None
     model_name: str
+    turn: PreparedTurn | None = None  # chat requests with retrieval or a guard
 
 
 class TextStream:
@@ -111,8 +116,21 @@ def _error_response(error: RequestError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
-def create_app(engine: Engine, *, base_name: str, api_key: str | None = None) -> FastAPI:
-    """The server's routes over ``engine``; ``api_key`` None means no key is asked for."""
+def create_app(engine: Engine, *, base_name: str, api_key: str | None = None, retriever: Retriever | None = None,
+               rag: RagUseConfig | None = None, guard: Guard | None = None) -> FastAPI:
+    """The server's routes over ``engine``; ``api_key`` None means no key is asked for.
+
+    With ``retriever`` and/or ``guard``, a chat request goes through ``guard.turn``'s two halves, as in
+    ``alignkit chat``: input rules, retrieval into the system turn, generation, output rules per choice.
+    Each choice carries the extension field ``alignkit`` (citations, verdicts, ``blocked_by``, ``rule``).
+    A block is HTTP 200 with the refusal and ``finish_reason: content_filter`` (guard mode ``refuse``) or
+    HTTP 400 with ``code: content_filter`` (mode ``error``). A stream whose answer has output rules to
+    pass is held back until the reply is complete, then sent as one delta: a token already sent could
+    not be taken back. ``/v1/completions`` takes raw text that no rule was written for, so a guarded
+    server refuses it (400) rather than leave a way around the guard.
+    """
+    turned = retriever is not None or guard is not None
+    buffer_streams = guard is not None and bool(guard.config.output)
     limits = engine.limits
     tokenizer = engine.tokenizer
     info = template_info(tokenizer, engine.chat_template)
@@ -192,13 +210,39 @@ def create_app(engine: Engine, *, base_name: str, api_key: str | None = None) ->
         adapter, model_name = resolve_adapter(request.model)
         params = generation_params(request, limits)
         messages = chat_messages(request)
+        turn = None
+        if turned:
+            turn = prepare_turn(messages, retriever=retriever, rag=rag, guard=guard)
+            if turn.blocked is not None:
+                if guard is not None and guard.config.mode == "error":
+                    raise content_filtered(turn.blocked)
+                return _Prepared([], params, adapter, model_name, turn)
+            messages = turn.messages
         try:
             check_no_special_tokens(messages, info)
             prompt = generation_prompt_ids(tokenizer, messages, chat_template=engine.chat_template)
         except AlignkitError as error:
             raise RequestError(error.message, param=error.field or "messages") from None
         check_length(prompt, params, "messages")
-        return _Prepared([prompt], params, adapter, model_name)
+        return _Prepared([prompt], params, adapter, model_name, turn)
+
+    def content_filtered(result: TurnResult) -> RequestError:
+        where = "prompt" if result.blocked_by == "input" else "answer"
+        return RequestError(f"the {where} was blocked by guard rule {result.rule!r}", code=CONTENT_FILTER,
+                            param="messages")
+
+    def finished(prepared: _Prepared, generations: list[list[Generation]]) -> list[TurnResult]:
+        """Each choice after the output rules (one refusal when the prompt was blocked)."""
+        turn = prepared.turn
+        if turn is None:
+            return [TurnResult(g.text, finish_reason(g)) for samples in generations for g in samples]
+        if turn.blocked is not None:
+            return [turn.blocked] * prepared.params.num_samples
+        results = [finish_turn(turn, g.text, finish_reason(g), guard) for samples in generations for g in samples]
+        blocked = next((r for r in results if r.blocked_by is not None), None)
+        if blocked is not None and guard is not None and guard.config.mode == "error":
+            raise content_filtered(blocked)
+        return results
 
     def prepare_completion(request: CompletionRequest) -> _Prepared:
         adapter, model_name = resolve_adapter(request.model)
@@ -327,7 +371,11 @@ def create_app(engine: Engine, *, base_name: str, api_key: str | None = None) ->
                 flat = [g for samples in generations for g in samples]
                 for index, generation in enumerate(flat):
                     rest = streams[index].finish(generation.text)
-                    yield chunk([choice(index, rest, finish_reason(generation))])
+                    last = choice(index, rest, finish_reason(generation))
+                    if prepared.turn is not None:  # retrieval (citations) or input rules only: nothing to hold back
+                        last["alignkit"] = finish_turn(prepared.turn, generation.text, finish_reason(generation),
+                                                       guard).extension()
+                    yield chunk([last])
                 if include_usage:
                     yield chunk([], usage=usage(prepared, generations))
                 yield {"data": "[DONE]"}
@@ -362,7 +410,12 @@ def create_app(engine: Engine, *, base_name: str, api_key: str | None = None) ->
         authorize(request)
         body = await read_json(request)
         parsed = parse(ChatRequest if chat else CompletionRequest, body)
+        if not chat and guard is not None:
+            raise RequestError("this server guards chat requests; use /v1/chat/completions", param="prompt",
+                               code=CONTENT_FILTER)
         prepared = prepare_chat(parsed) if chat else prepare_completion(parsed)
+        if prepared.turn is not None and (prepared.turn.blocked is not None or (parsed.stream and buffer_streams)):
+            return await guarded_reply(prepared, parsed, request)
         job = Job(prepared.prompts, prepared.params, prepared.adapter,
                   deadline=time.monotonic() + limits.request_timeout_s)
         if parsed.stream:
@@ -374,14 +427,57 @@ def create_app(engine: Engine, *, base_name: str, api_key: str | None = None) ->
         generations = await wait_for(job, request)
         flat = [g for samples in generations for g in samples]
         if chat:
-            choices = [{"index": i, "message": {"role": "assistant", "content": g.text},
-                        "logprobs": chat_logprobs(g), "finish_reason": finish_reason(g)} for i, g in enumerate(flat)]
+            results = finished(prepared, generations)
+            choices = [{"index": i, "message": {"role": "assistant", "content": r.text},
+                        "logprobs": None if r.blocked_by else chat_logprobs(g), "finish_reason": r.finish_reason}
+                       for i, (g, r) in enumerate(zip(flat, results, strict=True))]
+            if prepared.turn is not None:
+                for entry, result in zip(choices, results, strict=True):
+                    entry["alignkit"] = result.extension()
         else:
             choices = [{"index": i, "text": g.text, "logprobs": completion_logprobs(g),
                         "finish_reason": finish_reason(g)} for i, g in enumerate(flat)]
         return JSONResponse({"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
                              "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
                              "model": prepared.model_name, "choices": choices, "usage": usage(prepared, generations)})
+
+    async def guarded_reply(prepared: _Prepared, parsed: Any, request: Request) -> Response:
+        """A refused prompt (no generation), or a stream held back for the output rules: the whole reply
+        is generated, checked, then sent (as one response, or as a stream of one delta per choice)."""
+        generations: list[list[Generation]] = []
+        if prepared.turn is not None and prepared.turn.blocked is None:
+            job = Job(prepared.prompts, prepared.params, prepared.adapter,
+                      deadline=time.monotonic() + limits.request_timeout_s)
+            submit(job)
+            generations = await wait_for(job, request)
+        results = finished(prepared, generations)
+        response_id = f"chatcmpl-{uuid.uuid4().hex}"
+        counts = usage(prepared, generations)
+        if not parsed.stream:
+            choices = [{"index": i, "message": {"role": "assistant", "content": r.text}, "logprobs": None,
+                        "finish_reason": r.finish_reason, "alignkit": r.extension()} for i, r in enumerate(results)]
+            return JSONResponse({"id": response_id, "object": "chat.completion", "created": int(time.time()),
+                                 "model": prepared.model_name, "choices": choices, "usage": counts})
+        include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
+
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, str]:
+            body = {"id": response_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": prepared.model_name, "choices": choices, **extra}
+            if include_usage and "usage" not in extra:
+                body["usage"] = None
+            return {"data": json.dumps(body)}
+
+        async def events() -> AsyncIterator[dict[str, str]]:
+            yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                          "finish_reason": None} for i in range(len(results))])
+            for i, result in enumerate(results):
+                yield chunk([{"index": i, "delta": {"content": result.text}, "logprobs": None,
+                              "finish_reason": result.finish_reason, "alignkit": result.extension()}])
+            if include_usage:
+                yield chunk([], usage=counts)
+            yield {"data": "[DONE]"}
+
+        return EventSourceResponse(events(), ping=15, sep="\n")
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:

@@ -27,10 +27,12 @@ from alignkit.generation.http import OpenAICompatibleGenerator
 from alignkit.generation.types import GenerationParams, Generator
 from alignkit.io import atomic_folder, atomic_write_text
 from alignkit.result import CommandResult, say
+from alignkit.retrieval.search import Mode, Retriever
 from alignkit.synth.dedup import dedup_records
 from alignkit.synth.distill import distill_with_context
 from alignkit.synth.grounded import (
     IDK_REPLIES,
+    ContextItem,
     build_grounded_dialogs,
     load_documents,
     load_facts,
@@ -44,6 +46,9 @@ from alignkit.synth.self_instruct import (
 )
 
 Progress = Callable[[str], None]
+# ``synth grounded --docs``: how many chunks past k are searched, since the top ones are often about
+# the asked entity itself and are skipped.
+SKIP_HEADROOM = 20
 
 
 def _quiet(_message: str) -> None:
@@ -178,12 +183,31 @@ def self_instruct_command(cfg: SelfInstructConfig, progress: Progress = _quiet) 
 # --- alignkit synth grounded ------------------------------------------------------------------------
 
 
+def _index_distractors(folder: str, mode: Mode) -> Callable[[str, str, int], list[ContextItem]]:
+    """Distractors as served: the index's top chunks for the question itself, skipping any chunk that
+    names the asked entity (it could hold the answer, which would make a negative dialog a lie)."""
+    retriever = Retriever(folder)
+
+    def retrieve(question: str, entity: str, k: int) -> list[ContextItem]:
+        name = entity.casefold()
+        kept = [
+            h.chunk
+            for h in retriever.search(question, k + SKIP_HEADROOM, mode)
+            if name not in h.chunk.text.casefold()
+        ]
+        return [ContextItem(" ".join(c.text.split()), f"chunk:{c.id}") for c in kept[:k]]
+
+    return retrieve
+
+
 def grounded_command(cfg: GroundedConfig, progress: Progress = _quiet) -> CommandResult:
     """Build grounded dialogs (answerable + "I don't know" negatives) and write them as JSONL."""
 
     facts = _require(cfg.facts, "facts", "--facts FACTS.jsonl")
     out = _require(cfg.out, "out", "--out FILE.jsonl")
     entities = load_facts(facts)
+    if cfg.docs and cfg.documents:
+        raise ConfigError("give docs (a rag index) or documents (TF-IDF sentences), not both", field="docs")
     documents = load_documents(cfg.documents) if cfg.documents else []
     result = build_grounded_dialogs(
         entities,
@@ -193,6 +217,7 @@ def grounded_command(cfg: GroundedConfig, progress: Progress = _quiet) -> Comman
         related_facts=cfg.related_facts,
         seed=cfg.seed,
         idk_replies=cfg.idk_replies or IDK_REPLIES,
+        retrieve=_index_distractors(cfg.docs, cfg.docs_mode) if cfg.docs else None,
     )
     if cfg.rephrase:
         result = rephrase_answers(result, build_generator(cfg.generator), GenerationParams.from_section(cfg.generation))

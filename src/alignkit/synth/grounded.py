@@ -29,7 +29,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
+from alignkit.data.grounding import STOPWORDS, context_block, grounded_system
 from alignkit.data.readers import read_records
 from alignkit.errors import ConfigError, DataError
 from alignkit.evaluation.metrics import is_idk
@@ -63,14 +64,6 @@ _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 _WHITESPACE_RE = re.compile(r"\s+")
 _HEADING_RE = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
 _MIN_SENTENCE_WORDS = 4
-# fmt: off
-_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "did", "do", "does", "for", "from", "had",
-    "has", "have", "how", "i", "in", "is", "it", "its", "of", "on", "or", "that", "the", "their", "there",
-    "this", "to", "was", "were", "what", "when", "where", "which", "who", "whom", "whose", "why", "will",
-    "with", "you",
-})
-# fmt: on
 _FACT_KEYS = frozenset({"question", "answer", "fact"})
 
 
@@ -224,7 +217,7 @@ def _stem(token: str) -> str:
 
 def tfidf_tokens(text: str) -> list[str]:
     """Lower-cased alphanumeric words, lightly stemmed, without stop words."""
-    return [_stem(token) for token in _TOKEN_RE.findall(text.lower()) if token not in _STOPWORDS]
+    return [_stem(token) for token in _TOKEN_RE.findall(text.lower()) if token not in STOPWORDS]
 
 
 def retrieval_query(question: str, entity: str) -> str:
@@ -291,10 +284,10 @@ class GroundedExample:
 
     def to_record(self, instruction: str = DEFAULT_GROUNDED_INSTRUCTION) -> dict[str, Any]:
         """A ``messages`` record (system context, user question, assistant reply) plus ``meta``."""
-        listing = "\n".join(f"- {item.text}" for item in self.context)
+        listing = context_block(item.text for item in self.context)
         return {
             "messages": [
-                {"role": "system", "content": f"{instruction}\n\n{listing}"},
+                {"role": "system", "content": grounded_system(listing, instruction)},
                 {"role": "user", "content": self.question},
                 {"role": "assistant", "content": self.reply},
             ],
@@ -348,6 +341,10 @@ class _Pool:
         return [self.items[i] for i in allowed[order[:k]]]
 
 
+# ``(question, entity, k) -> k context items``: distractors from a real retriever (``synth grounded --docs``).
+Retrieve = Callable[[str, str, int], list[ContextItem]]
+
+
 def negative_count(num_questions: int, share: float) -> int:
     """How many of ``num_questions`` dialogs are negatives: ``share`` rounded half up."""
     return min(num_questions, math.floor(share * num_questions + 0.5))
@@ -362,11 +359,14 @@ def build_grounded_dialogs(
     related_facts: int = 2,
     seed: int = 0,
     idk_replies: Sequence[str] = IDK_REPLIES,
+    retrieve: Retrieve | None = None,
 ) -> GroundedResult:
     """One dialog per question phrasing; ``negative_count`` of them, picked at random, are negatives.
 
     A context holds (shuffled): the asked fact (answerable dialogs only), up to ``related_facts``
-    other facts of the same entity, and ``distractors`` retrieved items of other origins.
+    other facts of the same entity, and ``distractors`` retrieved items of other origins: from
+    ``retrieve`` when given (the index the model will be served with), else TF-IDF over the facts
+    and ``documents``.
     """
     if not 0.0 <= negative_share <= 1.0:
         raise ConfigError(f"negative_share must be in [0, 1], got {negative_share}", field="negative_share")
@@ -390,7 +390,13 @@ def build_grounded_dialogs(
         fact = entity.facts[index]
         others = [ContextItem(f.text, entity.name) for i, f in enumerate(entity.facts) if i != index]
         context = rng.sample(others, min(related_facts, len(others)))
-        context += pool.distractors(entity.name, question, distractors, tie_rng.random(len(pool.items)))
+        tie_break = tie_rng.random(
+            len(pool.items)
+        )  # drawn either way: the same seed gives the same other choices
+        if retrieve is not None:
+            context += retrieve(question, entity.name, distractors) if distractors else []
+        else:
+            context += pool.distractors(entity.name, question, distractors, tie_break)
         answerable = position not in negatives
         if answerable:
             context.append(ContextItem(fact.text, entity.name))
@@ -405,13 +411,17 @@ def build_grounded_dialogs(
 
 def _stats(examples: Sequence[GroundedExample], num_sentences: int) -> dict[str, int]:
     document_lines = sum(item.origin.startswith("document:") for e in examples for item in e.context)
-    return {
+    stats = {
         "examples": len(examples),
         "answerable": sum(e.answerable for e in examples),
         "negatives": sum(not e.answerable for e in examples),
         "document_sentences": num_sentences,
         "document_distractors": document_lines,
     }
+    retrieved = sum(item.origin.startswith("chunk:") for e in examples for item in e.context)
+    if retrieved:
+        stats["retrieved_distractors"] = retrieved
+    return stats
 
 
 def rephrase_answers(

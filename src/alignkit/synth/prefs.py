@@ -223,8 +223,9 @@ def run_prefs(cfg: PrefsConfig) -> PrefsReport:
 def prefs_command(cfg: PrefsConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
     """``alignkit prefs``: the pairs file as the output, the pair count for a pipeline stage."""
     report = run_prefs(cfg)
-    return CommandResult(
-        output=cfg.out, outputs={"pairs": report.pairs},
-        show=say(f"wrote {report.pairs} pairs from {report.prompts} prompts to {cfg.out} "
-                 f"(dropped {dict(report.dropped)}, ties {report.ties}, below min_gap {report.below_gap})"),
-    )
+    summary = (f"wrote {report.pairs} pairs from {report.prompts} prompts to {cfg.out} "
+               f"(dropped {dict(report.dropped)}, ties {report.ties}, below min_gap {report.below_gap})")
+    # No pairs is nothing to train on: a failure, whatever the reason (every pair tied or under min_gap).
+    problems = [summary] if report.pairs == 0 else []
+    return CommandResult(output=cfg.out, outputs={"pairs": report.pairs}, code=1 if problems else 0,
+                         problems=problems, show=say(summary + ("; no pairs: exit 1" if problems else "")))

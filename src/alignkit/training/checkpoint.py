@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from alignkit import __version__
 from alignkit.config.base import config_hash
+from alignkit.config.common import portable_spec
 from alignkit.data.dataset import data_fingerprint
 from alignkit.errors import CheckpointError
 from alignkit.io import atomic_folder, atomic_write_text, first_mismatch
@@ -40,6 +41,8 @@ class LoopState:
     best_eval: float | None = None
     evals_without_improvement: int = 0
     epoch_evals_done: int = 0
+    best_probe: float | None = None
+    probes_without_improvement: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # recipe state (e.g. KL controller)
 
 
@@ -72,8 +75,10 @@ def _rng_json() -> dict[str, Any]:
     version, mt, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
     assert isinstance(np_keys, np.ndarray)
-    return {"python": [version, list(mt), gauss],
-            "numpy": [np_name, np_keys.tolist(), int(np_pos), int(np_has_gauss), float(np_gauss)]}
+    return {
+        "python": [version, list(mt), gauss],
+        "numpy": [np_name, np_keys.tolist(), int(np_pos), int(np_has_gauss), float(np_gauss)],
+    }
 
 
 def _restore_rng(tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
@@ -114,8 +119,11 @@ def save_checkpoint(
         torch.save(optimizer_state, tmp / "optimizer.pt")
         save_file(_rng_tensors(), str(tmp / "rng.safetensors"))
         state = {
-            "loop": loop_state.__dict__, "sampler": sampler_state, "scheduler": _scheduler_json(scheduler),
-            "rng": _rng_json(), "config_hash": config_hash,
+            "loop": loop_state.__dict__,
+            "sampler": sampler_state,
+            "scheduler": _scheduler_json(scheduler),
+            "rng": _rng_json(),
+            "config_hash": config_hash,
         }
         (tmp / "state.json").write_text(json.dumps(state))
 
@@ -165,23 +173,36 @@ def read_checkpoint(folder: Path, *, trainable_names: Collection[str]) -> SavedC
     """
     problem = first_mismatch(folder)
     if problem is not None:
-        raise CheckpointError(f"refusing to resume from this checkpoint: {problem}", source=str(folder),
-                              field="resume")
+        raise CheckpointError(
+            f"refusing to resume from this checkpoint: {problem}", source=str(folder), field="resume"
+        )
     weights = load_file(str(folder / "trainable.safetensors"))
     missing = [name for name in trainable_names if name not in weights]
     if missing:
-        raise CheckpointError(f"checkpoint lacks trainable parameter {missing[0]} (different model or adapter?)",
-                              source=str(folder), field="resume")
+        raise CheckpointError(
+            f"checkpoint lacks trainable parameter {missing[0]} (different model or adapter?)",
+            source=str(folder),
+            field="resume",
+        )
     expected = set(trainable_names)
     unknown = [name for name in weights if name not in expected]
     if unknown:
-        raise CheckpointError(f"checkpoint has parameter {unknown[0]}, which this model does not train (different "
-                              "model or adapter?)", source=str(folder), field="resume")
+        raise CheckpointError(
+            f"checkpoint has parameter {unknown[0]}, which this model does not train (different "
+            "model or adapter?)",
+            source=str(folder),
+            field="resume",
+        )
     # Our own manifest-checked file: safe to read with weights_only.
     optimizer_state = torch.load(folder / "optimizer.pt", weights_only=True, map_location="cpu")
     state = json.loads((folder / "state.json").read_text())
-    return SavedCheckpoint(folder=folder, trainable=weights, optimizer_state=optimizer_state, state=state,
-                           rng_tensors=load_file(str(folder / "rng.safetensors")))
+    return SavedCheckpoint(
+        folder=folder,
+        trainable=weights,
+        optimizer_state=optimizer_state,
+        state=state,
+        rng_tensors=load_file(str(folder / "rng.safetensors")),
+    )
 
 
 def restore_loop(saved: SavedCheckpoint, *, scheduler: Any) -> tuple[LoopState, dict[str, Any], str]:
@@ -209,15 +230,35 @@ def load_checkpoint(
     return restore_loop(saved, scheduler=scheduler)
 
 
-def write_run_manifest(output_dir: Path, *, kind: str, cfg: Any, result: Any, report: Any, output: Path,
-                       count_name: str, count: int, **extra: Any) -> None:
+def write_run_manifest(
+    output_dir: Path,
+    *,
+    kind: str,
+    cfg: Any,
+    result: Any,
+    report: Any,
+    output: Path,
+    count_name: str,
+    count: int,
+    **extra: Any,
+) -> None:
     """``run.json``: what a training run was built from and what it produced (resolved in stages)."""
 
     manifest = {
-        "kind": kind, **extra, "config_hash": config_hash(cfg), "data_fingerprint": data_fingerprint(cfg.data.train),
-        "base_model": cfg.model, "adapter": cfg.adapter, "output": str(output), "steps": result.state.step,
-        "nonfinite_steps": result.state.nonfinite_steps, count_name: count, "dropped": dict(report.dropped),
-        "truncated": report.truncated, "versions": versions(), "best_eval_loss": result.state.best_eval,
+        "kind": kind,
+        **extra,
+        "config_hash": config_hash(cfg),
+        "data_fingerprint": data_fingerprint(cfg.data.train),
+        "base_model": portable_spec(cfg.model),
+        "adapter": cfg.adapter,
+        "output": str(output),
+        "steps": result.state.step,
+        "nonfinite_steps": result.state.nonfinite_steps,
+        count_name: count,
+        "dropped": dict(report.dropped),
+        "truncated": report.truncated,
+        "versions": versions(),
+        "best_eval_loss": result.state.best_eval,
         "stopped_early": result.stopped_early,
     }
     atomic_write_text(output_dir / "run.json", json.dumps(manifest, indent=2))

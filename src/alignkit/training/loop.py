@@ -75,8 +75,10 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainSection) -> torch.optim.Op
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "norm" in name else decay).append(param)
-    groups: list[dict[str, Any]] = [{"params": decay, "weight_decay": cfg.weight_decay},
-                                    {"params": no_decay, "weight_decay": 0.0}]
+    groups: list[dict[str, Any]] = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     groups = [g for g in groups if g["params"]]
     if not groups:
         raise AlignkitError("the model has no trainable parameters", field="finetune")
@@ -120,8 +122,11 @@ class MetricsWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and path.exists():
             # Drop lines from after the checkpoint: they will be produced again.
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= resume_step
+            ]
             path.write_text("".join(line + "\n" for line in kept))
         elif path.exists():
             path.unlink()
@@ -155,6 +160,7 @@ class Progress:
         self.enabled = enabled
         self.live: Any = None
         self.total = total
+        self.start, self.started = start, time.perf_counter()
         if enabled and sys.stdout.isatty():
             from rich.progress import (
                 BarColumn,
@@ -165,8 +171,14 @@ class Progress:
             )
             from rich.progress import Progress as RichProgress
 
-            self.live = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+            self.live = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+            )
             self.live.start()
             self.task = self.live.add_task(description, total=total, completed=start, info="")
 
@@ -176,11 +188,18 @@ class Progress:
         if self.live is not None:
             self.live.update(self.task, completed=step, info=info)
         else:
-            print(f"step {step}/{self.total} {info}", flush=True)
+            done = step - self.start
+            remaining = (time.perf_counter() - self.started) / max(done, 1) * (self.total - step)
+            print(f"step {step}/{self.total} {info} eta {_duration(remaining)}", flush=True)
 
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
 @dataclass
@@ -191,8 +210,15 @@ class LoopResult:
     best_checkpoint: Path | None
 
 
-def evaluate(module: torch.nn.Module, objective: Objective, examples: Sequence[Any], *, batch_size: int,
-             dist: Distributed, lockstep: bool = False) -> dict[str, float]:
+def evaluate(
+    module: torch.nn.Module,
+    objective: Objective,
+    examples: Sequence[Any],
+    *,
+    batch_size: int,
+    dist: Distributed,
+    lockstep: bool = False,
+) -> dict[str, float]:
     """Mean loss (and metrics) over the eval set, normalised like training.
 
     ``module`` computes ``objective.loss`` (an ``_ObjectiveModule``). Under FSDP every forward gathers
@@ -253,8 +279,15 @@ def run_loop(
     load_extra_state: Callable[[dict[str, Any]], None] | None = None,
     on_step_end: Callable[[int, dict[str, Any]], None] | None = None,
     stop_after_step: int | None = None,
+    probe: Callable[[], dict[str, float]] | None = None,
 ) -> LoopResult:
-    """Trains ``model`` on ``objective``; returns the loop state and checkpoint folders."""
+    """Trains ``model`` on ``objective``; returns the loop state and checkpoint folders.
+
+    ``probe`` (the recipe's behavioural probes on ``model``, figures named ``probe.figure``) runs
+    every ``cfg.probe_every`` steps; its figures go to metrics.jsonl as ``kind: probe`` lines with
+    the seconds it took. With ``cfg.probe_select`` the best round is kept as
+    ``checkpoints/probe-best`` and ``cfg.probe_patience`` rounds without a better one stop the run.
+    """
     device = dist.device
     ckpt_root = output_dir / "checkpoints"
     objective_module = _ObjectiveModule(model, objective)
@@ -267,9 +300,19 @@ def run_loop(
     steps_total = total_steps(len(train_examples), cfg, dist.world_size)
     scheduler = build_scheduler(optimizer, cfg, steps_total)
     sampler = ResumableSampler(len(train_examples), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    run_state = RunState(output_dir=output_dir, model=model, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
-                         config_hash=config_hash, keep_last=cfg.keep_last, dist=dist, sharded=sharded,
-                         extra_state=extra_state, load_extra_state=load_extra_state)
+    run_state = RunState(
+        output_dir=output_dir,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        sampler=sampler,
+        config_hash=config_hash,
+        keep_last=cfg.keep_last,
+        dist=dist,
+        sharded=sharded,
+        extra_state=extra_state,
+        load_extra_state=load_extra_state,
+    )
     resume_from = run_state.restore(resume)
     state = run_state.state
     per_step = cfg.batch_size * cfg.grad_accum
@@ -277,10 +320,14 @@ def run_loop(
     ddp: torch.nn.parallel.DistributedDataParallel | None = None
     if dist.world_size > 1 and not sharded:
         ddp = torch.nn.parallel.DistributedDataParallel(
-            objective_module, device_ids=[device.index] if device.type == "cuda" else None)
+            objective_module, device_ids=[device.index] if device.type == "cuda" else None
+        )
         module = ddp
-    metrics = MetricsWriter(output_dir / "metrics.jsonl", enabled=dist.is_main,
-                            resume_step=state.step if resume_from is not None else None)
+    metrics = MetricsWriter(
+        output_dir / "metrics.jsonl",
+        enabled=dist.is_main,
+        resume_step=state.step if resume_from is not None else None,
+    )
     progress = Progress(steps_total, state.step, enabled=dist.is_main, description=description)
     guard = NonFiniteGuard(state, metrics.write, limit=cfg.max_nonfinite_steps)
     last_ckpt: Path | None = resume_from
@@ -297,24 +344,68 @@ def run_loop(
         if not eval_examples:
             return False
         # The unwrapped module under DDP: eval needs no gradient sync, and processes may run unequal counts.
-        result = evaluate(objective_module, objective, eval_examples, batch_size=cfg.batch_size, dist=dist,
-                          lockstep=sharded)
+        result = evaluate(
+            objective_module, objective, eval_examples, batch_size=cfg.batch_size, dist=dist, lockstep=sharded
+        )
         metrics.write({"kind": "eval", "step": state.step, "epoch": epoch, **result})
         improved = state.best_eval is None or result["eval_loss"] < state.best_eval
+        if dist.is_main:
+            print(
+                f"eval step {state.step}: loss {result['eval_loss']:.4f}{' (best so far)' if improved else ''}",
+                flush=True,
+            )
         if improved:
             state.best_eval = result["eval_loss"]
             state.evals_without_improvement = 0
             best_ckpt = checkpoint("best")
         else:
             state.evals_without_improvement += 1
-        return bool(cfg.early_stopping_patience and state.evals_without_improvement >= cfg.early_stopping_patience)
+        return bool(
+            cfg.early_stopping_patience and state.evals_without_improvement >= cfg.early_stopping_patience
+        )
+
+    def run_probe(epoch: float) -> bool:
+        """Probes the model; returns True when probe patience says stop."""
+        if probe is None:
+            return False
+        t0 = time.perf_counter()
+        # Generation samples: its RNG draws must not shift the training run's (resume stays exact).
+        with torch.random.fork_rng(devices=[]):
+            figures = probe()
+        metrics.write(
+            {
+                "kind": "probe",
+                "step": state.step,
+                "epoch": epoch,
+                **figures,
+                "probe_time_s": time.perf_counter() - t0,
+            }
+        )
+        if cfg.probe_select is None:
+            return False
+        if cfg.probe_select not in figures:
+            raise AlignkitError(
+                f"train.probe_select {cfg.probe_select!r} is not a probe figure (have: {', '.join(sorted(figures))})",
+                field="train.probe_select",
+            )
+        value = figures[cfg.probe_select]
+        sign = 1.0 if cfg.probe_select_mode == "max" else -1.0
+        if state.best_probe is None or sign * value > sign * state.best_probe:
+            state.best_probe = value
+            state.probes_without_improvement = 0
+            checkpoint("probe-best")
+        else:
+            state.probes_without_improvement += 1
+        return bool(cfg.probe_patience and state.probes_without_improvement >= cfg.probe_patience)
 
     try:
         while state.step < steps_total:
             t0 = time.perf_counter()
             indices, epoch_ended = sampler.take(per_step)
-            micro_batches = [[train_examples[i] for i in indices[s : s + cfg.batch_size]]
-                             for s in range(0, per_step, cfg.batch_size)]
+            micro_batches = [
+                [train_examples[i] for i in indices[s : s + cfg.batch_size]]
+                for s in range(0, per_step, cfg.batch_size)
+            ]
             local_norm = sum(objective.normalizer(mb) for mb in micro_batches)
             global_norm = dist.all_sum(local_norm)
             loss_sum = 0.0
@@ -335,8 +426,9 @@ def run_loop(
             step_loss = dist.all_sum(loss_sum) / max(global_norm, 1e-12)
             if state.step in cfg.inject_nonfinite_at:
                 step_loss = float("nan")
-            grad_norm, finite = clip_and_step(params, optimizer, scheduler, loss=step_loss,
-                                              max_grad_norm=cfg.max_grad_norm)
+            grad_norm, finite = clip_and_step(
+                params, optimizer, scheduler, loss=step_loss, max_grad_norm=cfg.max_grad_norm
+            )
             records = _records([e for mb in micro_batches for e in mb])
             if finite:
                 state.optimizer_steps += 1
@@ -345,15 +437,27 @@ def run_loop(
             elapsed = time.perf_counter() - t0
             tokens = dist.all_sum(sum(_example_tokens(e) for mb in micro_batches for e in mb))
             epoch = sampler.state.epoch + sampler.state.position / max(1, sampler.per_rank)
-            record = {"kind": "train", "step": state.step, "epoch": round(epoch, 4), "loss": step_loss,
-                      "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
-                      "trained_tokens": global_norm, "tokens": tokens, "tokens_per_s": tokens / max(elapsed, 1e-9),
-                      "step_time_s": elapsed, "peak_mem_mb": peak_memory_mb(device), "skipped": not finite}
+            record = {
+                "kind": "train",
+                "step": state.step,
+                "epoch": round(epoch, 4),
+                "loss": step_loss,
+                "lr": scheduler.get_last_lr()[0],
+                "grad_norm": grad_norm,
+                "trained_tokens": global_norm,
+                "tokens": tokens,
+                "tokens_per_s": tokens / max(elapsed, 1e-9),
+                "step_time_s": elapsed,
+                "peak_mem_mb": peak_memory_mb(device),
+                "skipped": not finite,
+            }
             for key, value in metric_sums.items():
                 record[key] = dist.all_sum(value) / max(global_norm, 1e-12)
             if state.step % cfg.log_every == 0 or not finite:
                 metrics.write(record)
-            progress.update(state.step, f"loss {step_loss:.4f}")
+            progress.update(
+                state.step, f"loss {step_loss:.4f} lr {record['lr']:.2e} {record['tokens_per_s']:.0f} tok/s"
+            )
             if on_step_end is not None:
                 on_step_end(state.step, record)
             guard.check(state.step, records)
@@ -362,6 +466,8 @@ def run_loop(
                 stop = run_eval(epoch)
             if epoch_ended and not cfg.eval_every:
                 stop = run_eval(epoch) or stop
+            if cfg.probe_every and state.step % cfg.probe_every == 0:
+                stop = run_probe(epoch) or stop
             if stop:
                 stopped_early = True
                 last_ckpt = checkpoint()
@@ -370,9 +476,13 @@ def run_loop(
                 last_ckpt = checkpoint()
             if stop_after_step is not None and state.step >= stop_after_step:
                 break
-        if last_ckpt is None or (checkpoint_dirs(ckpt_root) and checkpoint_dirs(ckpt_root)[-1][0] != state.step):
+        if last_ckpt is None or (
+            checkpoint_dirs(ckpt_root) and checkpoint_dirs(ckpt_root)[-1][0] != state.step
+        ):
             last_ckpt = checkpoint()
     finally:
         progress.close()
         metrics.close()
-    return LoopResult(state=state, stopped_early=stopped_early, last_checkpoint=last_ckpt, best_checkpoint=best_ckpt)
+    return LoopResult(
+        state=state, stopped_early=stopped_early, last_checkpoint=last_ckpt, best_checkpoint=best_ckpt
+    )

@@ -1,0 +1,373 @@
+"""A text classifier: TF-IDF of word and character n-grams, then multinomial logistic regression.
+
+Saved without pickle: the two vocabularies and the class list as JSON, idf vectors and the
+regression's weights as a ``.npz`` read with ``allow_pickle=False``. The scikit-learn version is
+recorded and a mismatch is refused, because tokenisation and n-gram extraction are scikit-learn's
+and may change between versions, silently changing the features the weights were fitted on.
+
+Out of scope: an explicit class in the data (``out_of_scope_label``) and a confidence threshold
+calibrated on cross-validated probabilities: the ``in_scope_reject_rate`` quantile of the top-class
+probability of in-scope examples, so about that share of in-scope prompts is rejected on unseen data.
+A binary check (toxicity) names its ``positive_label``; its threshold is the one with the best
+cross-validated F1 among those that flag at most ``max_false_positive_rate`` of the other class.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alignkit.data.readers import read_records
+from alignkit.errors import ConfigError, DataError
+from alignkit.io import atomic_folder, first_mismatch
+
+FORMAT = 1
+
+
+def _sklearn() -> Any:
+    try:
+        import sklearn
+    except ImportError:
+        raise ConfigError(
+            "guard classifiers need scikit-learn: pip install 'alignkit[guard]'", field="guard"
+        ) from None
+    return sklearn
+
+
+def _vectorizers(word_ngrams: tuple[int, int], char_ngrams: tuple[int, int]) -> tuple[Any, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    # sublinear tf: a word said three times is not three times the evidence.
+    word = TfidfVectorizer(analyzer="word", ngram_range=word_ngrams, sublinear_tf=True, lowercase=True)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=char_ngrams, sublinear_tf=True, lowercase=True)
+    return word, char
+
+
+def _features(word: Any, char: Any, texts: Sequence[str]) -> Any:
+    from scipy.sparse import hstack
+
+    return hstack([word.transform(texts), char.transform(texts)]).tocsr()
+
+
+@dataclass
+class TextClassifier:
+    """Fitted vectorizers and regression; ``threshold``: minimum top-class probability (None: off)."""
+
+    word: Any
+    char: Any
+    model: Any
+    threshold: float | None = None
+    out_of_scope_label: str | None = None
+    positive_threshold: float | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.model.classes_]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), num_classes)`` probabilities in ``classes`` order."""
+        return np.asarray(self.model.predict_proba(_features(self.word, self.char, texts)))
+
+    def probability(self, text: str, label: str) -> float:
+        if label not in self.classes:
+            raise ConfigError(
+                f"label {label!r} is not a class of this classifier ({', '.join(self.classes)})",
+                field="label",
+            )
+        return float(self.predict_proba([text])[0, self.classes.index(label)])
+
+    def top(self, text: str) -> tuple[str, float]:
+        probs = self.predict_proba([text])[0]
+        best = int(np.argmax(probs))
+        return self.classes[best], float(probs[best])
+
+    def save(self, out: str | Path) -> None:
+        sklearn = _sklearn()
+        meta = {
+            "format": FORMAT,
+            "sklearn_version": sklearn.__version__,
+            "classes": self.classes,
+            "threshold": self.threshold,
+            "out_of_scope_label": self.out_of_scope_label,
+            "positive_threshold": self.positive_threshold,
+            "params": self.params,
+            "word_vocabulary": {k: int(v) for k, v in self.word.vocabulary_.items()},
+            "char_vocabulary": {k: int(v) for k, v in self.char.vocabulary_.items()},
+            "report": self.report,
+        }
+        with atomic_folder(out, {"kind": "guard_classifier"}) as tmp:
+            (tmp / "classifier.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+            np.savez(
+                tmp / "weights.npz",
+                word_idf=self.word.idf_,
+                char_idf=self.char.idf_,
+                coef=self.model.coef_,
+                intercept=self.model.intercept_,
+            )
+            (tmp / "report.json").write_text(json.dumps(self.report, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TextClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        sklearn = _sklearn()
+        folder = Path(folder)
+        meta_path = folder / "classifier.json"
+        if not meta_path.is_file():
+            raise DataError(
+                "not a guard classifier folder (no classifier.json): train one with alignkit guard train",
+                source=str(folder),
+            )
+        mismatch = first_mismatch(folder)
+        if mismatch is not None:
+            raise DataError(f"classifier folder changed since it was written: {mismatch}", source=str(folder))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("sklearn_version") != sklearn.__version__:
+            raise DataError(
+                f"saved with scikit-learn {meta.get('sklearn_version')}, this is {sklearn.__version__}: "
+                "retrain it (alignkit guard train) with this version",
+                source=str(meta_path),
+                field="sklearn_version",
+            )
+        params = meta["params"]
+        weights = np.load(folder / "weights.npz", allow_pickle=False)
+        word = TfidfVectorizer(
+            analyzer="word",
+            ngram_range=tuple(params["word_ngrams"]),
+            sublinear_tf=True,
+            lowercase=True,
+            vocabulary=meta["word_vocabulary"],
+        )
+        word.idf_ = weights["word_idf"]
+        char = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(params["char_ngrams"]),
+            sublinear_tf=True,
+            lowercase=True,
+            vocabulary=meta["char_vocabulary"],
+        )
+        char.idf_ = weights["char_idf"]
+        model = LogisticRegression()
+        model.classes_ = np.asarray(meta["classes"])
+        model.coef_ = weights["coef"]
+        model.intercept_ = weights["intercept"]
+        return cls(
+            word,
+            char,
+            model,
+            meta["threshold"],
+            meta["out_of_scope_label"],
+            meta["positive_threshold"],
+            meta["report"],
+            params,
+        )
+
+
+def read_labelled(
+    path: str | Path, text_field: str = "text", label_field: str = "label"
+) -> tuple[list[str], list[str]]:
+    """Texts and labels of a labelled file; a bad record raises DataError naming file, line, field."""
+
+    texts: list[str] = []
+    labels: list[str] = []
+    for raw in read_records(path):
+        for name in (text_field, label_field):
+            value = raw.data.get(name)
+            if not isinstance(value, str) or not value.strip():
+                problem = "missing field" if name not in raw.data else "expected a non-empty string"
+                raise DataError(problem, source=raw.source, line=raw.line, field=name)
+        texts.append(raw.data[text_field])
+        labels.append(raw.data[label_field])
+    if not texts:
+        raise DataError("no labelled records", source=str(path))
+    return texts, labels
+
+
+def _scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(classes), zero_division=0
+    )
+    return {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "per_class": {
+            c: {
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f), 4),
+                "support": int(s),
+            }
+            for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+        },
+    }
+
+
+def decide(
+    classes: Sequence[str], probs: np.ndarray, threshold: float | None, out_of_scope: str | None
+) -> list[str]:
+    """Top class per row, or ``out_of_scope`` where the top probability is under ``threshold``."""
+    tops = np.argmax(probs, axis=1)
+    labels = [classes[i] for i in tops]
+    if threshold is None or out_of_scope is None:
+        return labels
+    return [out_of_scope if probs[row, i] < threshold else labels[row] for row, i in enumerate(tops)]
+
+
+def train_classifier(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    word_ngrams: tuple[int, int] = (1, 2),
+    char_ngrams: tuple[int, int] = (2, 5),
+    c: float = 10.0,
+    cv_folds: int = 5,
+    seed: int = 0,
+    out_of_scope_label: str | None = "out_of_scope",
+    in_scope_reject_rate: float = 0.05,
+    positive_label: str | None = None,
+    max_false_positive_rate: float = 0.05,
+    balanced: bool = True,
+    source: str = "<data>",
+) -> TextClassifier:
+    """Fit on all of ``texts``; report and threshold come from ``cv_folds``-fold cross-validation."""
+    _sklearn()
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline, make_union
+
+    counts = Counter(labels)
+    if len(counts) < 2:
+        raise DataError(
+            f"a classifier needs at least two classes; every record is {next(iter(counts))!r}",
+            source=source,
+            field="label",
+        )
+    if positive_label is not None and positive_label not in counts:
+        raise DataError(
+            f"positive_label {positive_label!r} is not a label of the data", source=source, field="label"
+        )
+    smallest = min(counts.values())
+    if smallest < cv_folds:
+        rare = min(counts, key=lambda k: counts[k])
+        raise DataError(
+            f"class {rare!r} has {smallest} examples, fewer than cv_folds={cv_folds}",
+            source=source,
+            field="label",
+        )
+    weight = "balanced" if balanced else None
+    word, char = _vectorizers(word_ngrams, char_ngrams)
+    pipeline = make_pipeline(
+        make_union(word, char), LogisticRegression(C=c, max_iter=5000, class_weight=weight)
+    )
+    folds = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+    cv_probs = np.zeros((len(texts), len(counts)))
+    classes = sorted(counts)
+    text_array = np.asarray(texts, dtype=object)
+    label_array = np.asarray(labels, dtype=object)
+    for train_rows, test_rows in folds.split(text_array, label_array):
+        pipeline.fit(list(text_array[train_rows]), list(label_array[train_rows]))
+        cv_probs[test_rows] = pipeline.predict_proba(list(text_array[test_rows]))
+    explicit = out_of_scope_label if out_of_scope_label in counts else None
+    threshold = None
+    if explicit is not None:
+        in_scope = np.array([label != explicit for label in labels])
+        threshold = float(np.quantile(cv_probs[in_scope].max(axis=1), in_scope_reject_rate))
+    positive_threshold = None
+    if positive_label is not None:
+        positive_threshold = best_threshold(
+            labels, cv_probs[:, classes.index(positive_label)], positive_label, max_false_positive_rate
+        )
+    cv_pred = decide(classes, cv_probs, None, None)
+    report: dict[str, Any] = {
+        "examples": len(texts),
+        "classes": dict(sorted(counts.items())),
+        "cross_validated": _scores(labels, cv_pred, classes),
+    }
+    if threshold is not None:
+        report["threshold"] = round(threshold, 4)
+        report["cross_validated_with_threshold"] = _scores(
+            labels, decide(classes, cv_probs, threshold, explicit), classes
+        )
+    if positive_threshold is not None and positive_label is not None:
+        report["positive_threshold"] = round(positive_threshold, 4)
+        report["cross_validated_with_threshold"] = _binary_scores(
+            labels, cv_probs[:, classes.index(positive_label)], positive_label, positive_threshold
+        )
+    word, char = _vectorizers(word_ngrams, char_ngrams)
+    model = LogisticRegression(C=c, max_iter=5000, class_weight=weight)
+    model.fit(_fit_features(word, char, texts), list(labels))
+    params = {
+        "word_ngrams": list(word_ngrams),
+        "char_ngrams": list(char_ngrams),
+        "c": c,
+        "balanced": balanced,
+        "positive_label": positive_label,
+    }
+    return TextClassifier(word, char, model, threshold, explicit, positive_threshold, report, params)
+
+
+def best_threshold(
+    labels: Sequence[str], scores: np.ndarray, positive: str, max_false_positive_rate: float
+) -> float:
+    """The score threshold with the best F1 among those flagging at most ``max_false_positive_rate`` of
+    the other class (ties: the higher threshold). Candidates are the scores themselves."""
+    best: tuple[float, float] | None = None
+    for threshold in sorted(set(float(x) for x in scores), reverse=True):
+        figures = _binary_scores(labels, scores, positive, threshold)
+        if figures["false_positive_rate"] > max_false_positive_rate:
+            break  # lower thresholds only flag more of the other class
+        if best is None or figures["f1"] > best[1]:
+            best = (threshold, figures["f1"])
+    return best[0] if best is not None else float(scores.max()) + 1e-9
+
+
+def _binary_scores(
+    labels: Sequence[str], scores: np.ndarray, positive: str, threshold: float
+) -> dict[str, Any]:
+    """Precision, recall, F1 of ``positive`` and the false-positive rate on the other class at ``threshold``."""
+    truth = np.array([label == positive for label in labels])
+    flagged = scores >= threshold
+    tp = int((truth & flagged).sum())
+    precision = tp / max(1, int(flagged.sum()))
+    recall = tp / max(1, int(truth.sum()))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    fpr = int((~truth & flagged).sum()) / max(1, int((~truth).sum()))
+    return {
+        "label": positive,
+        "threshold": round(threshold, 4),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "false_positive_rate": round(fpr, 4),
+        "positives": int(truth.sum()),
+        "negatives": int((~truth).sum()),
+    }
+
+
+def _fit_features(word: Any, char: Any, texts: Sequence[str]) -> Any:
+    word.fit(texts)
+    char.fit(texts)
+    return _features(word, char, texts)
+
+
+def evaluate_classifier(
+    classifier: TextClassifier, texts: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Scores on a labelled set the classifier was not trained on, thresholds applied."""
+    probs = classifier.predict_proba(texts)
+    positive = classifier.params.get("positive_label")
+    if positive is not None and classifier.positive_threshold is not None:
+        column = classifier.classes.index(positive)
+        return _binary_scores(labels, probs[:, column], positive, classifier.positive_threshold)
+    predicted = decide(classifier.classes, probs, classifier.threshold, classifier.out_of_scope_label)
+    return _scores(labels, predicted, sorted(set(classifier.classes) | set(labels)))
