@@ -78,8 +78,15 @@ class StageFailed(AlignkitError):
 
 
 def _fingerprint_path(value: str) -> str | None:
+    """The fingerprint of a file or folder a stage's config names; None for any other string (an
+    instruction, a prompt: text that no file system would take as a name is simply not a path)."""
+    if value in ("embedded", "tiny-random") or not value or "\n" in value:
+        return None
     path = Path(value)
-    if not path.exists() or value in ("embedded", "tiny-random"):
+    try:
+        if not path.exists():
+            return None
+    except OSError:  # e.g. a name longer than the file system allows
         return None
 
     if path.is_dir() and sum(1 for _ in path.rglob("*")) > 2000:

@@ -211,3 +211,13 @@ def test_allow_fail_prints_the_failure_and_does_not_count_it(commands) -> None:
     assert "[probe] allow_fail: a failure expected here, not counted" in result.output
     both = write(PIPELINE.replace("    GATE\n", "    gate: true\n    allow_fail: true\n"))
     assert "set one" in one_error(run(str(both)))
+
+
+def test_a_long_text_value_is_not_taken_for_a_path(commands) -> None:
+    """A stage's instruction longer than a file name may be (here 400 characters) is text, not a path."""
+    instruction = "Answer only from the facts below; " * 12
+    path = write(PIPELINE.replace("probes: [hello]", f"probes: [grounded]\n      grounded: {{instruction: '{instruction}'}}"))
+    result = run(str(path))
+    assert result.exit_code == 0, result.output
+    assert commands.calls == ["sft", "probe", "probe"]
+    assert "[probe] would skip (up to date)" in run(str(path), "--dry-run").output

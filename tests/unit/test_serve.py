@@ -25,9 +25,10 @@ from typer.testing import CliRunner
 from alignkit.cli import app as cli_app
 from alignkit.config.serve import ServeLimits
 from alignkit.generation.local import LocalGenerator
+from alignkit.generation.text_stream import TextStream
 from alignkit.generation.types import GenerationParams
 from alignkit.models.loader import load_model
-from alignkit.serve.app import TextStream, create_app
+from alignkit.serve.app import create_app
 from alignkit.serve.engine import Engine
 from alignkit.serve.server import BackgroundServer, bind_socket
 from tests.helpers.cdp import Chromium

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -11,9 +12,11 @@ from typing import Any
 from alignkit.config.base import config_to_yaml
 from alignkit.config.commands import ChatConfig, GenerateConfig
 from alignkit.data.dataset import resolve_chat_template
+from alignkit.data.formatting import generation_prompt_ids
 from alignkit.data.prompts import read_prompt_chats
 from alignkit.errors import AlignkitError
 from alignkit.generation.local import LocalGenerator
+from alignkit.generation.text_stream import TextStream
 from alignkit.generation.types import Chat, GenerationParams
 from alignkit.guard.checks import Guard
 from alignkit.guard.turn import CONTENT_FILTER, guarded_turn
@@ -21,6 +24,9 @@ from alignkit.io import atomic_write_text
 from alignkit.models.loader import load_from_fields
 from alignkit.result import CommandResult, say
 from alignkit.retrieval.search import Retriever
+
+INTERRUPTED = "interrupted"  # a reply the user stopped with Ctrl-C
+CHAT_HELP = "/reset clears the history, /exit (or Ctrl-D) quits, /help shows this; Ctrl-C stops a reply"
 
 
 def generate_prompts(cfg: GenerateConfig) -> list[Chat]:
@@ -55,20 +61,49 @@ def generate_command(cfg: GenerateConfig, progress: Callable[[str], None] | None
     return CommandResult()
 
 
+def _line_editing() -> None:
+    """Arrow keys and history at the ``you>`` prompt: ``input`` uses readline once it is imported."""
+    # Not on every platform (Windows): there the prompt works without editing.
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401
+
+
 def chat_command(cfg: ChatConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
-    """The terminal chat loop; with ``rag`` the top chunks for each line go into the system turn, with
-    ``guard`` the guard file's input rules run on each line and its output rules on each reply."""
+    """The terminal chat loop: replies stream token by token; with ``rag`` the top chunks for each line go
+    into the system turn, with ``guard`` its input rules run on each line and its output rules on each reply
+    (which is then shown once it has passed them: a printed token cannot be taken back)."""
+    _line_editing()
     # Retrieval and the guard load before the model, so a wrong path fails in a second, not after it.
     retriever = Retriever(cfg.rag.index) if cfg.rag is not None else None
     guard = Guard.from_file(cfg.guard) if cfg.guard else None
     loaded = load_from_fields(cfg)
-    generator = LocalGenerator(loaded.model, loaded.tokenizer, batch_size=1)
+    tokenizer = loaded.tokenizer
+    generator = LocalGenerator(loaded.model, tokenizer, batch_size=1)
+    streaming = guard is None or not guard.config.output
     history: list[dict[str, str]] = [{"role": "system", "content": cfg.system}] if cfg.system else []
     params = GenerationParams.from_section(cfg.generation)
     turn = 0
+    out = sys.stdout
 
     def generate(messages: list[dict[str, str]]) -> tuple[str, str]:
-        reply = generator.chat([messages], replace(params, seed=params.seed + turn))[0][0]
+        seeded = replace(params, seed=params.seed + turn)
+        if not streaming:
+            reply = generator.chat([messages], seeded)[0][0]
+            return reply.text, reply.finish_reason
+        shown = TextStream(lambda ids: tokenizer.decode(ids, skip_special_tokens=False), seeded.stop,
+                           set(generator.stop_ids))
+
+        def on_token(_prompt: int, _sample: int, token: int) -> None:
+            out.write(shown.add(token))
+            out.flush()
+
+        out.write("bot> ")
+        try:
+            reply = generator.generate_ids([generation_prompt_ids(tokenizer, messages)], seeded,
+                                           on_token=on_token)[0][0]
+        except KeyboardInterrupt:  # Ctrl-C stops this reply; the chat goes on with what was shown
+            return shown.sent, INTERRUPTED
+        out.write(shown.finish(reply.text))
         return reply.text, reply.finish_reason
 
     while True:
@@ -76,18 +111,31 @@ def chat_command(cfg: ChatConfig, progress: Callable[[str], None] | None = None)
             line = input("you> ")
         except EOFError:
             return CommandResult()
-        if line.strip() in ("/exit", "/quit"):
+        except KeyboardInterrupt:
+            out.write("\n(" + CHAT_HELP + ")\n")
+            continue
+        command = line.strip()
+        if command in ("/exit", "/quit"):
             return CommandResult()
-        if line.strip() == "/reset":
+        if command == "/reset":
             history = history[:1] if cfg.system else []
+            continue
+        if command in ("/help", "/?"):
+            out.write(CHAT_HELP + "\n")
+            continue
+        if command.startswith("/"):
+            out.write(f"unknown command {command.split()[0]!r}: {CHAT_HELP}\n")
             continue
         turn += 1
         result = guarded_turn([*history, {"role": "user", "content": line}], generate, retriever=retriever,
                               rag=cfg.rag, guard=guard)
         if result.blocked_by != "input":  # a blocked prompt is not kept: the next turn starts clean
             history += [{"role": "user", "content": line}, {"role": "assistant", "content": result.text}]
-        note = {"length": " [cut]", CONTENT_FILTER: f" [blocked: {result.rule}]"}.get(result.finish_reason, "")
-        sys.stdout.write(f"bot> {result.text}{note}\n")
+        note = {"length": " [cut]", INTERRUPTED: " [stopped]",
+                CONTENT_FILTER: f" [blocked: {result.rule}]"}.get(result.finish_reason, "")
+        # A streamed reply is on the screen already; a refused or guarded one is shown whole.
+        printed = streaming and result.blocked_by is None
+        out.write(f"{'' if printed else 'bot> ' + result.text}{note}\n")
         if result.citations:
-            sys.stdout.write("     sources: " + ", ".join(c["id"] for c in result.citations) + "\n")
-        sys.stdout.flush()
+            out.write("     sources: " + ", ".join(c["id"] for c in result.citations) + "\n")
+        out.flush()

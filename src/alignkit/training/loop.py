@@ -16,7 +16,6 @@ over processes, so the loss scaling below serves both.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -40,7 +39,7 @@ from alignkit.training.checkpoint import (
 from alignkit.training.distributed import Distributed
 from alignkit.training.run_state import RunState
 from alignkit.training.sampler import ResumableSampler
-from alignkit.training.step import NonFiniteGuard, autocast, autocast_dtype, clip_and_step
+from alignkit.training.step import NonFiniteGuard, accumulate, autocast, autocast_dtype, clip_and_step
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +262,11 @@ def _records(examples: Sequence[Any]) -> list[str]:
     return [f"{getattr(e, 'source', '?')}:{getattr(e, 'line', '?')}" for e in examples]
 
 
+def _same_weight(value: float) -> Callable[[Any], float]:
+    """Every micro-batch of a step weighted alike: their summed losses share one normaliser."""
+    return lambda _micro: value
+
+
 def run_loop(
     *,
     model: torch.nn.Module,
@@ -398,6 +402,10 @@ def run_loop(
             state.probes_without_improvement += 1
         return bool(cfg.probe_patience and state.probes_without_improvement >= cfg.probe_patience)
 
+    def forward(micro: list[Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        with autocast(device, model):
+            return module(micro)  # type: ignore[no-any-return]
+
     try:
         while state.step < steps_total:
             t0 = time.perf_counter()
@@ -408,18 +416,12 @@ def run_loop(
             ]
             local_norm = sum(objective.normalizer(mb) for mb in micro_batches)
             global_norm = dist.all_sum(local_norm)
-            loss_sum = 0.0
+            # DDP and FSDP average gradients over processes; the weight makes the result the global mean.
+            done = accumulate(micro_batches, forward, _same_weight(dist.world_size / max(global_norm, 1e-12)),
+                              no_sync=ddp.no_sync if ddp is not None else None)
+            loss_sum = sum(loss for loss, _ in done)
             metric_sums: dict[str, float] = {}
-            for index, micro in enumerate(micro_batches):
-                # DDP all-reduces once, after the last micro-batch; FSDP reduce-scatters after each one, so
-                # that its gradients stay sharded in between.
-                sync = ddp is None or index == len(micro_batches) - 1
-                context = contextlib.nullcontext() if sync else ddp.no_sync()  # type: ignore[union-attr]
-                with context, autocast(device, model):
-                    loss, micro_metrics = module(micro)
-                    # DDP and FSDP average gradients over processes; scale so the result is the global mean.
-                    (loss * (dist.world_size / max(global_norm, 1e-12))).backward()
-                loss_sum += float(loss.detach())
+            for _, micro_metrics in done:
                 for key, value in micro_metrics.items():
                     metric_sums[key] = metric_sums.get(key, 0.0) + value
             state.step += 1

@@ -28,7 +28,7 @@ from alignkit.training.parallel import all_reduce_gradients
 from alignkit.training.rollout import Rollout
 from alignkit.training.run_state import RunState
 from alignkit.training.sampler import ResumableSampler
-from alignkit.training.step import NonFiniteGuard, clip_and_step
+from alignkit.training.step import NonFiniteGuard, accumulate, clip_and_step
 
 log = logging.getLogger(__name__)
 
@@ -176,14 +176,15 @@ class RLRun:
         size = self.cfg.train.batch_size
         micro_batches = [indices[s : s + size] for s in range(0, len(indices), size)]
         total_tokens = self.dist.all_sum(float(lengths[indices].sum()))
+        def weight(micro: list[int]) -> float:
+            return float(lengths[micro].sum()) / max(total_tokens, 1.0)
+
         loss_sum, sums = 0.0, dict[str, float]()
-        for micro in micro_batches:
-            weight = float(lengths[micro].sum()) / max(total_tokens, 1.0)
-            loss, metrics = micro_loss(micro)
-            (loss * weight).backward()
-            loss_sum += float(loss.detach()) * weight
+        # Gradients are summed over processes below, in buckets (no DDP wrapper: the policy also generates).
+        for micro, (loss, metrics) in zip(micro_batches, accumulate(micro_batches, micro_loss, weight), strict=True):
+            loss_sum += loss * weight(micro)
             for key, value in metrics.items():
-                sums[key] = sums.get(key, 0.0) + value * weight
+                sums[key] = sums.get(key, 0.0) + value * weight(micro)
         loss_sum = self.dist.all_sum(loss_sum)
         if self.dist.world_size > 1:
             all_reduce_gradients(self.params)

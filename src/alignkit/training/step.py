@@ -1,5 +1,6 @@
 """What every optimizer step shares, one implementation for the SFT/DPO/RM loop (``loop.run_loop``) and
-the PPO/GRPO update (``rl_run.RLRun.update``): the autocast policy of its forwards; at its end, clip the
+the PPO/GRPO update (``rl_run.RLRun.update``): the autocast policy of its forwards; the backward passes of
+its micro-batches, each weighted by its share of the step (``accumulate``); at its end, clip the
 gradients, apply the non-finite guard, step.
 
 The non-finite guard (a DESIGN contract): a step whose loss or gradient norm is not finite changes
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -23,6 +24,7 @@ from alignkit.training import parallel
 from alignkit.training.checkpoint import LoopState
 
 log = logging.getLogger(__name__)
+Batch = TypeVar("Batch")
 
 
 def autocast_dtype(device: torch.device, model: torch.nn.Module) -> torch.dtype | None:
@@ -56,6 +58,33 @@ def autocast(device: torch.device, model: torch.nn.Module) -> Iterator[None]:
 
 class NonFiniteAbort(AlignkitError):
     """Too many non-finite steps."""
+
+
+def accumulate(
+    micro_batches: Sequence[Batch],
+    forward: Callable[[Batch], tuple[torch.Tensor, dict[str, float]]],
+    weight: Callable[[Batch], float],
+    *,
+    no_sync: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+) -> list[tuple[float, dict[str, float]]]:
+    """The backward passes of one optimizer step: ``(weight(mb) * loss(mb)).backward()`` for each
+    micro-batch, so the gradients in ``.grad`` are the step's weighted sum.
+
+    The weights make micro-batch size, accumulation and process count leave the gradient unchanged: the
+    SFT/DPO/RM loop weights a summed loss by ``world size / the global batch's normaliser`` (DDP and FSDP
+    then average over processes), PPO/GRPO a token-mean loss by its share of the mini-batch's reply tokens
+    over all processes (then summed over processes). ``no_sync`` (DDP's) holds the gradient all-reduce
+    until the last micro-batch; FSDP reduce-scatters after each one, so its gradients stay sharded in
+    between. Returns each micro-batch's loss value and metrics, unweighted, for the caller's logging.
+    """
+    results = []
+    for index, micro in enumerate(micro_batches):
+        last = index == len(micro_batches) - 1
+        with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
+            loss, metrics = forward(micro)
+            (loss * weight(micro)).backward()
+        results.append((float(loss.detach()), metrics))
+    return results
 
 
 def clip_and_step(
