@@ -13,7 +13,15 @@ from typer.testing import CliRunner
 
 from alignkit.cli import app
 from alignkit.commands import Command
+from alignkit.pipeline import check_pipeline, load_pipeline
 from alignkit.result import CommandResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _is_pipeline(path: Path) -> bool:
+    spec = yaml.safe_load(path.read_text())
+    return isinstance(spec, dict) and "stages" in spec
 
 
 class Commands:
@@ -221,3 +229,13 @@ def test_a_long_text_value_is_not_taken_for_a_path(commands) -> None:
     assert result.exit_code == 0, result.output
     assert commands.calls == ["sft", "probe", "probe"]
     assert "[probe] would skip (up to date)" in run(str(path), "--dry-run").output
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").rglob("*.yaml") if _is_pipeline(p))
+)
+def test_every_example_pipeline_passes_the_checks_a_run_starts_with(path: str, monkeypatch: Any) -> None:
+    # The example pipelines are what users copy: a stale key or stage reference in one fails here, not
+    # fifteen minutes into someone's run. Paths in them are relative to the repository root.
+    monkeypatch.chdir(ROOT)
+    check_pipeline(load_pipeline(path))
