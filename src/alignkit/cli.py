@@ -80,10 +80,13 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _silence_loading_bars() -> None:
-    """transformers' and the Hub's loading bars, which would leak into every command's output. The variable is
-    read when huggingface_hub is first imported (the command body does that); already imported, by a caller
-    or a test, they are switched off directly."""
+    """transformers' and the Hub's loading bars, which would leak into every command's output. The variables
+    are read when huggingface_hub and tqdm are first imported (the command body does that); already
+    imported, by a caller or a test, the Hub's and transformers' own bars are switched off directly.
+    ``TQDM_DISABLE`` covers the bars transformers draws with plain tqdm, which its switch does not reach
+    (the GGUF conversion of the embedded model's first use); alignkit's own progress is log lines."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     if "huggingface_hub" in sys.modules:
         sys.modules["huggingface_hub"].utils.disable_progress_bars()
     if "transformers" in sys.modules:

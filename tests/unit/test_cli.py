@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +167,25 @@ def test_version() -> None:
 
     result = invoke("--version")
     assert result.exit_code == 0 and result.stdout == f"alignkit {__version__}\n"
+
+
+def test_plain_tqdm_bars_of_third_party_code_stay_off_the_console() -> None:
+    # transformers draws the embedded model's GGUF conversion with plain tqdm, which its own
+    # disable_progress_bar() does not reach; in a fresh process, as a command runs.
+    script = (
+        "import typer\n"
+        "from alignkit.cli import run_guarded\n"
+        "def body():\n"
+        "    from tqdm.auto import tqdm\n"
+        "    for _ in tqdm(range(3), desc='Converting GGUF tensors'):\n"
+        "        pass\n"
+        "    return 0\n"
+        "try:\n"
+        "    run_guarded(False, body)\n"
+        "except typer.Exit as done:\n"
+        "    raise SystemExit(done.exit_code)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "ALIGNKIT_VERBOSE")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Converting" not in result.stderr
