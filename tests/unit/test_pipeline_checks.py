@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from alignkit.cli import app
 from alignkit.commands import Command
+from alignkit.errors import AlignkitError
 from alignkit.pipeline import check_pipeline, load_pipeline
 from alignkit.result import CommandResult
 
@@ -238,4 +239,16 @@ def test_every_example_pipeline_passes_the_checks_a_run_starts_with(path: str, m
     # The example pipelines are what users copy: a stale key or stage reference in one fails here, not
     # fifteen minutes into someone's run. Paths in them are relative to the repository root.
     monkeypatch.chdir(ROOT)
-    check_pipeline(load_pipeline(path))
+    pipeline = load_pipeline(path)
+    assert pipeline.stages, f"{path}: no stages"
+    try:
+        check_pipeline(pipeline)
+    except AlignkitError as error:
+        pytest.fail(f"{path}: {error.one_line()}")
+
+
+def test_the_example_check_fails_on_a_stale_key(monkeypatch: Any) -> None:
+    # The check above can fail: the quickstart with one misspelt key is refused, naming the stage's key.
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(AlignkitError, match=r"sft\.train\.max_step"):
+        check_pipeline(load_pipeline("examples/quickstart/pipeline.yaml", ["sft.train.max_step=1"]))
