@@ -155,7 +155,7 @@ def bench_ppo(args: argparse.Namespace, device: Any) -> dict[str, Any]:
                  for _ in range(max(64, args.ppo_prompts * 2))]
         (Path(tmp) / "prompts.jsonl").write_text("\n".join(lines) + "\n")
         cfg = load_config(PPOConfig, None, [
-            f"model={folder}", f"output_dir={Path(tmp) / 'ppo'}", f"data.train={Path(tmp) / 'prompts.jsonl'}",
+            f"model={folder}", f"out={Path(tmp) / 'ppo'}", f"data.train={Path(tmp) / 'prompts.jsonl'}",
             f"device={device.type}", "finetune=lora", "reward.kind=function",
             "reward.function=alignkit.rewards.examples:short_and_stops",
             f"rollout.prompts_per_step={args.ppo_prompts}", f"rollout.max_new_tokens={args.max_new_tokens}",

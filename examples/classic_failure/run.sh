@@ -59,7 +59,7 @@ train() {  # train NAME extra-overrides...
     local name="$1"
     shift
     echo "== training $name ($FINETUNE, $STEPS steps, lr $LR)"
-    $ALIGNKIT sft "model=$MODEL" "data.train=$DATA" "output_dir=$OUT/$name" "finetune=$FINETUNE" \
+    $ALIGNKIT sft "model=$MODEL" "data.train=$DATA" "out=$OUT/$name" "finetune=$FINETUNE" \
         "train.max_steps=$STEPS" "train.lr=$LR" "train.batch_size=$BATCH" train.schedule=constant \
         resume=none device=cpu "$@"
 }

@@ -211,7 +211,20 @@ GROUP_HELP = {
 build_app()
 
 
+def thread_defaults() -> None:
+    """OpenMP threads that sleep while they wait for work, unless the user chose a policy.
+
+    OpenMP's default lets each waiting thread spin for a while. Beside another busy process on a small
+    machine, torch's one-thread-per-core pool then fights that process for every core and steps get many
+    times slower (benchmarks/threads.py). Must run before torch is imported: OpenMP reads the variable once,
+    when the library loads. ``ALIGNKIT_NO_THREAD_DEFAULTS=1`` leaves the environment alone.
+    """
+    if not os.environ.get("ALIGNKIT_NO_THREAD_DEFAULTS"):
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main() -> None:
+    thread_defaults()
     app()
 
 

@@ -77,17 +77,20 @@ class Flag:
         return "opt_" + self.option.lstrip("-").replace("-", "_")
 
 
+# Every command's one output key (a file or folder; a training run's folder), ``--out`` on the command line.
+OUTPUT_KEY = "out"
+
+
 @dataclass(frozen=True)
 class Stage:
     """How a command runs as a pipeline stage.
 
-    ``output`` is where, inside the stage folder, the command's output key (``output_key``) points;
+    ``output`` is where, inside the stage folder, the command's ``out`` (every command's one output key) points;
     ``"."`` is the stage folder itself (training runs, which also resume there). ``defaults`` are
     config values a stage starts from. ``failure``: when set, a run that returns a non-zero code
     stops the pipeline with this message; otherwise the stage records ``passed``.
     """
 
-    output_key: str
     output: str | Callable[[dict[str, Any]], str]  # or a name chosen from the stage's config mapping
     defaults: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
@@ -128,7 +131,7 @@ class Command:
         if claimed.complete:
             record = claimed.record
             return CommandResult(output=record.get("output"), outputs=record.get("outputs") or {},
-                                 show=say(f"{self.name}: {cfg.output_dir} is already complete, nothing trained "
+                                 show=say(f"{self.name}: {cfg.out} is already complete, nothing trained "
                                           "(resume=none trains again from step 0)"))
         try:
             result = self.run_function()(cfg, progress)
@@ -184,23 +187,26 @@ def _named_folders(pairs: list[str]) -> dict[str, str]:
 
 
 # A training run writes into the stage folder and resumes there after an interruption.
-_TRAINING_RUN = Stage("output_dir", ".", {"resume": "auto"}, run_folder=True)
+_TRAINING_RUN = Stage(".", {"resume": "auto"}, run_folder=True)
 _MODEL = Flag("--model", help="model spec (embedded, tiny-random, a folder, a .gguf)")
 _ADAPTER = Flag("--adapter", help="PEFT adapter folder")
 _OUT = Flag("--out", help="output folder or file")
+_RUN_FOLDER = Flag("--out", help="the run folder (default runs/<command>)")
 _GENERATOR = ("model", "adapter")
 
 COMMANDS: tuple[Command, ...] = (
     Command("lint", LintConfig, "alignkit.evaluation.lint:lint_command",
             "Check data + chat template before training (EOS in mask, doubled BOS, stop tokens, lengths).",
-            flags=(Flag("--model", help="model spec whose tokenizer/template is used"),),
+            flags=(Flag("--model", help="model spec whose tokenizer/template is used"),
+                   Flag("--out", help="also write the findings as JSON here")),
             positional="paths", positional_help="DATA files and key=value overrides", positional_extends=False,
-            stage=Stage("json_out", "lint.json",
+            stage=Stage("lint.json",
                         failure="lint found blocking problems (see above); fix the data before training")),
     Command("generate", GenerateConfig, "alignkit.generation.commands:generate_command",
             "Generate replies with the model's chat template (batched; prints or writes JSONL).",
-            flags=(_MODEL, _ADAPTER), positional="prompts", positional_help="prompts and key=value overrides",
-            stage=Stage("output", "replies.jsonl")),
+            flags=(_MODEL, _ADAPTER, Flag("--out", help="write the replies as JSONL here instead of printing")),
+            positional="prompts", positional_help="prompts and key=value overrides",
+            stage=Stage("replies.jsonl")),
     Command("chat", ChatConfig, "alignkit.generation.commands:chat_command",
             "Chat with a model in the terminal (/reset clears history, /exit quits); rag.index=DIR retrieves "
             "context for each line, --guard checks prompts and replies.",
@@ -208,12 +214,12 @@ COMMANDS: tuple[Command, ...] = (
                                                           "each reply"))),
     Command("sft", SFTConfig, "alignkit.recipes.sft:sft_command",
             "Supervised fine-tuning (full, LoRA, QLoRA) with assistant-only loss and packing.",
-            stage=_TRAINING_RUN),
+            flags=(_RUN_FOLDER,), stage=_TRAINING_RUN),
     Command("merge", MergeConfig, "alignkit.models.merge:merge_command",
             "Merge one LoRA adapter, or combine several (weighted sum or concatenation), into a full model.",
             flags=(Flag("--model", help="base model spec"), Flag("--out", help="output folder")),
             positional="adapters", positional_help="ADAPTER folders and key=value overrides",
-            stage=Stage("out", "model")),
+            stage=Stage("model")),
     Command("run", RunConfig, "alignkit.pipeline:run_command",
             "Run a pipeline file: stages skip when unchanged, resume when interrupted, rerun when changed.",
             flags=(Flag("--from", key="from_stage", help="rerun from this stage on"),
@@ -227,27 +233,29 @@ COMMANDS: tuple[Command, ...] = (
             flags=(_MODEL, _ADAPTER, Flag("--train-data", help="training data, for the regurgitation probe"),
                    Flag("--probes", help="comma-separated: hello,regurgitation,repetition,..."),
                    Flag("--reward-model", help="reward model folder, for winrate"), _OUT),
-            stage=Stage("out", "probe")),
+            stage=Stage("probe")),
     Command("report", ReportConfig, "alignkit.evaluation.run:report_command",
             "One self-contained HTML report: loss curves, reward margins, probe results side by side, samples.",
             flags=(Flag("--out", help="the HTML file to write"),
                    Flag("--labels", help="comma-separated run names (default: folder names)")),
             positional="runs", positional_help="run folders (training output and/or probe folders)",
-            stage=Stage("out", "report.html")),
+            stage=Stage("report.html")),
     Command("dpo", DPOConfig, "alignkit.recipes.dpo:dpo_command",
             "Preference optimisation: DPO, IPO, cDPO, SimPO, ORPO (loss=...), on prompt/chosen/rejected pairs.",
-            stage=_TRAINING_RUN),
+            flags=(_RUN_FOLDER,), stage=_TRAINING_RUN),
     Command("rm", RewardConfig, "alignkit.recipes.reward:rm_command",
             "Train a reward model (Bradley-Terry, optional margin and centering) on prompt/chosen/rejected pairs.",
-            stage=_TRAINING_RUN),
+            flags=(_RUN_FOLDER,), stage=_TRAINING_RUN),
     Command("score", ScoreConfig, "alignkit.recipes.reward:score_command",
             "Score (prompt, response) records with a reward model; writes JSONL with a score field.",
-            flags=(Flag("--model", help="reward model folder (from alignkit rm)"),),
-            stage=Stage("out", "scores.jsonl")),
+            flags=(Flag("--model", help="reward model folder (from alignkit rm)"),
+                   Flag("--out", help="the JSONL file of scored records")),
+            stage=Stage("scores.jsonl")),
     Command("prefs", PrefsConfig, "alignkit.synth.prefs:prefs_command",
             "Build preference pairs (RLAIF): sample N replies per prompt, rank with a reward model or an LLM judge.",
-            flags=(Flag("--model", help="the policy that samples candidates"),),
-            stage=Stage("out", "prefs.jsonl", failure="prefs wrote no preference pairs")),
+            flags=(Flag("--model", help="the policy that samples candidates"),
+                   Flag("--out", help="the JSONL file of preference pairs")),
+            stage=Stage("prefs.jsonl", failure="prefs wrote no preference pairs")),
     Command("dedup", DedupConfig, "alignkit.synth.commands:dedup_command",
             "Drop exact, MinHash and ROUGE-L near-duplicates of one field; print drop counts by reason.",
             flags=(Flag("--field", help="the text field compared (default: instruction)"),
@@ -256,21 +264,21 @@ COMMANDS: tuple[Command, ...] = (
                    Flag("--no-exact", key="exact", value=False, help="keep exact duplicates"),
                    Flag("--out", help="JSONL file of the kept records")),
             positional="path", positional_help="FILE and key=value overrides",
-            stage=Stage("out", "dedup.jsonl")),
+            stage=Stage("dedup.jsonl")),
     Command("synth self-instruct", SelfInstructConfig, "alignkit.synth.commands:self_instruct_command",
             "Self-Instruct: new instructions + instances from seed tasks, in Alpaca and messages formats.",
             flags=(Flag("--seed-tasks", help="seed-task JSONL (default: the shipped 118)"),
                    Flag("--num-instructions", type=int, help="new instructions to generate"),
                    Flag("--out", help="output folder"),
                    Flag("--model", key="generator.model", help="generator model (local spec, or the served name)")),
-            shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("out", "self_instruct")),
+            shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("self_instruct")),
     Command("synth grounded", GroundedConfig, "alignkit.synth.commands:grounded_command",
             'Grounded dialogs: facts + retrieved distractors in context, with "I don\'t know" negatives.',
             flags=(Flag("--facts", help="facts file (entity, facts)"),
                    Flag("--documents", help="folder of .txt/.md distractor documents"),
                    Flag("--docs", help="a rag index folder: distractors are what it retrieves"),
                    Flag("--out", help="JSONL file of messages records")),
-            shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("out", "grounded.jsonl")),
+            shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("grounded.jsonl")),
     Command("synth distill", DistillConfig, "alignkit.synth.commands:distill_command",
             "Context distillation: answers generated with a long system prompt, written without it.",
             flags=(Flag("--prompts", help=".txt (a prompt a line) or prompt/messages records"),
@@ -278,13 +286,13 @@ COMMANDS: tuple[Command, ...] = (
                    Flag("--context-file", help="read the context from a file"),
                    Flag("--out", help="JSONL file of messages records, without the context"),
                    Flag("--model", key="generator.model", help="generator model (local spec, or the served name)")),
-            shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("out", "distill.jsonl")),
+            shorthand=_GENERATOR, shorthand_prefix="generator.", stage=Stage("distill.jsonl")),
     Command("ppo", PPOConfig, "alignkit.recipes.ppo:ppo_command",
             "PPO with a KL penalty to the SFT model: rewards from a function, a reward model or an LLM judge.",
-            stage=_TRAINING_RUN),
+            flags=(_RUN_FOLDER,), stage=_TRAINING_RUN),
     Command("grpo", GRPOConfig, "alignkit.recipes.grpo:grpo_command",
             "GRPO: G replies per prompt, group-normalised advantages, optional KL to the SFT model.",
-            stage=_TRAINING_RUN),
+            flags=(_RUN_FOLDER,), stage=_TRAINING_RUN),
     Command("export", ExportConfig, "alignkit.models.export:export_command",
             "Merge adapters and write a GGUF (f16/q8_0) with the trained template and stop tokens, plus an "
             "Ollama Modelfile.",
@@ -294,7 +302,7 @@ COMMANDS: tuple[Command, ...] = (
                    Flag("--quant", help="GGUF weights: f16 (default) | q8_0"),
                    Flag("--out", help="the .gguf file (or the safetensors folder)"),
                    Flag("--overwrite", value=True, help="replace an existing output")),
-            stage=Stage("out", _export_name, {"overwrite": True})),
+            stage=Stage(_export_name, {"overwrite": True})),
     Command("serve", ServeConfig, "alignkit.serve:serve_command",
             "OpenAI-compatible server (/v1/chat/completions, /v1/completions, /v1/models) with a chat page at /.",
             flags=(Flag("--model", help="base model spec: embedded, tiny-random, a folder, a .gguf"),
@@ -309,7 +317,7 @@ COMMANDS: tuple[Command, ...] = (
             flags=(Flag("--out", help="the index folder"),
                    Flag("--dense", value=True, help="also build the dense (e5) index")),
             positional="docs", positional_help="DOCS (files or folders) and key=value overrides",
-            stage=Stage("out", "index")),
+            stage=Stage("index")),
     Command("rag query", RagQueryConfig, "alignkit.retrieval.commands:rag_query_command",
             "Print the top chunks for a question, with their ids and character spans (citations).",
             flags=(Flag("--k", type=int, help="chunks returned"),
@@ -317,26 +325,28 @@ COMMANDS: tuple[Command, ...] = (
             positionals=("index", "question"), positional_help='DIR "question" and key=value overrides'),
     Command("rag eval", RagEvalConfig, "alignkit.retrieval.commands:rag_eval_command",
             "Recall@k and MRR of lexical, dense and fused search on question -> gold records.",
+            flags=(Flag("--out", help="also write the figures as JSON here"),),
             positionals=("index", "questions"), positional_help="DIR QUESTIONS.jsonl and key=value overrides",
-            stage=Stage("json_out", "rag_eval.json")),
+            stage=Stage("rag_eval.json")),
     Command("guard train", GuardTrainConfig, "alignkit.guard.commands:guard_train_command",
             "TF-IDF (word + char n-grams) + logistic regression, cross-validated, saved without pickle.",
             flags=(Flag("--out", help="the classifier folder"),
                    Flag("--held-out", help="labelled file scored after training")),
             positionals=("data",), positional_help="DATA (labelled text, label) and key=value overrides",
-            stage=Stage("out", "classifier")),
+            stage=Stage("classifier")),
     Command("guard check", GuardCheckConfig, "alignkit.guard.commands:guard_check_command",
             "Print each rule's verdict and score for each text (exit code 1 if one is blocked).",
             flags=(Flag("--guard", help="the guard file"),
-                   Flag("--output", value=True, help="check the texts as answers (output rules)"),
-                   Flag("--context", help="with --output: the retrieved context")),
+                   Flag("--answers", value=True, help="check the texts as answers (output rules)"),
+                   Flag("--context", help="with --answers: the retrieved context")),
             positional="texts", positional_help="TEXT... and key=value overrides"),
     Command("guard eval", GuardEvalConfig, "alignkit.guard.commands:guard_eval_command",
             "The guard probe: block rate, over-block rate (per rule and overall), p95 latency per check.",
             flags=(Flag("--guard", help="the guard file"),
                    Flag("--blocked", help="red-team prompts that should be blocked"),
-                   Flag("--benign", help="benign look-alikes that should pass")),
-            stage=Stage("json_out", "guard_probe.json")),
+                   Flag("--benign", help="benign look-alikes that should pass"),
+                   Flag("--out", help="also write the figures as JSON here")),
+            stage=Stage("guard_probe.json")),
 )
 
 BY_NAME = {command.name: command for command in COMMANDS}

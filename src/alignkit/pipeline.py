@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignkit.commands import COMMANDS, Command
+from alignkit.commands import COMMANDS, OUTPUT_KEY, Command
 from alignkit.config.base import StrictModel, config_to_yaml, parse_override, read_yaml, validate_config
 from alignkit.config.commands import RunConfig
 from alignkit.data.dataset import data_fingerprint
@@ -305,7 +305,7 @@ def stage_config(pipeline: Pipeline, stage: Stage, config: dict[str, Any]) -> St
     stage_dir = _stage_dir(pipeline, stage)
     name = command.stage.output(config) if callable(command.stage.output) else command.stage.output
     output = stage_dir if name == "." else stage_dir / name
-    data = {**config, **command.stage.defaults, command.stage.output_key: str(output)}
+    data = {**config, **command.stage.defaults, OUTPUT_KEY: str(output)}
     try:
         return validate_config(
             command.config, data, source=pipeline.source, lines=stage.lines, override_keys=stage.overridden
@@ -325,7 +325,7 @@ def check_pipeline(pipeline: Pipeline) -> None:
         command = STAGE_COMMANDS[stage.command]
         assert command.stage is not None
         placeholders[stage.name] = {
-            "output": str(getattr(cfg, command.stage.output_key)),
+            "output": str(getattr(cfg, OUTPUT_KEY)),
             "dir": str(_stage_dir(pipeline, stage)),
         }
 
@@ -475,7 +475,7 @@ def _run_stage(
     stage_dir.mkdir(parents=True, exist_ok=True)
     record = {**record, "status": "running", "started": time.time()}
     _write_record(stage_dir, record)
-    output = getattr(cfg, stage.output_key)
+    output = getattr(cfg, OUTPUT_KEY)
     started = time.perf_counter()
     try:
         if Path(output) != stage_dir:  # a training run writes its own config.yaml into the stage folder

@@ -21,10 +21,10 @@ def test_fsdp_bf16_on_two_gpus_tracks_one_gpu(tmp_path: Path) -> None:
     data = write_data(tmp_path / "data.jsonl")
     args = ["model=tiny-random", f"data.train={data}", "finetune=full", "dtype=float32", "device=cuda",
             "train.batch_size=2", "train.max_steps=6", "train.lr=1e-3"]
-    one = run_driver([*args, f"output_dir={tmp_path / 'one'}", "train.grad_accum=2"])
+    one = run_driver([*args, f"out={tmp_path / 'one'}", "train.grad_accum=2"])
     assert one.returncode == 0, one.stderr[-2000:]
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2", "--master_port", "29544"]
-    two = run_driver([*args, f"output_dir={tmp_path / 'two'}", "train.parallel=fsdp"], launcher=torchrun)
+    two = run_driver([*args, f"out={tmp_path / 'two'}", "train.parallel=fsdp"], launcher=torchrun)
     assert two.returncode == 0, two.stderr[-3000:]
 
     def losses(out: str) -> list[float]:

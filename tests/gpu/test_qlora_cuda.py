@@ -20,7 +20,7 @@ def test_qlora_sft_trains_adapter(tmp_path: Path) -> None:
     assert torch.cuda.is_available()
     data = write_data(tmp_path / "data.jsonl")
     cfg = load_config(SFTConfig, None, [
-        "model=tiny-random", f"data.train={data}", f"output_dir={tmp_path / 'out'}", "finetune=qlora",
+        "model=tiny-random", f"data.train={data}", f"out={tmp_path / 'out'}", "finetune=qlora",
         "lora.r=8", "train.max_steps=30", "train.batch_size=8", "train.lr=5e-3", "train.schedule=constant",
     ])
     run_sft(cfg)

@@ -44,7 +44,7 @@ def rl_args(tmp_path: Path, out: str, *extra: str) -> list[str]:
         "model=tiny-random",
         "device=cpu",
         f"data.train={write_prompts(tmp_path)}",
-        f"output_dir={tmp_path / out}",
+        f"out={tmp_path / out}",
         "reward.kind=function",
         f"reward.function={REWARD}",
         "reward.kwargs={max_chars: 40}",
@@ -89,9 +89,9 @@ def check_two_processes_match_one(tmp_path: Path, kind: str, args: list[str], pe
     """Same global batch in 1 and 2 processes; the driver samples each prompt alone (see its docstring:
     the recipes' own sampling depends on the split), so everything after sampling must agree.
     Returns the 2-process run's train metrics."""
-    one = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'one'}", *single])
+    one = run_rl_driver(kind, [*args, f"out={tmp_path / 'one'}", *single])
     assert one.returncode == 0, one.stderr[-3000:]
-    two = run_rl_driver(kind, [*args, f"output_dir={tmp_path / 'two'}", *per_rank], port=port)
+    two = run_rl_driver(kind, [*args, f"out={tmp_path / 'two'}", *per_rank], port=port)
     assert two.returncode == 0, two.stderr[-3000:]
 
     out = tmp_path / "two"

@@ -13,7 +13,7 @@ from tests.helpers.data import write_data
 def sft_config(tmp_path: Path, *overrides: str) -> SFTConfig:
     data = write_data(tmp_path / "data.jsonl")
     base = [
-        "model=tiny-random", f"data.train={data}", f"output_dir={tmp_path / 'out'}", "finetune=full",
+        "model=tiny-random", f"data.train={data}", f"out={tmp_path / 'out'}", "finetune=full",
         "train.lr=1e-2", "train.schedule=constant", "train.batch_size=4", "train.max_steps=3",
         "device=cpu",
     ]
@@ -21,5 +21,5 @@ def sft_config(tmp_path: Path, *overrides: str) -> SFTConfig:
 
 
 def losses(cfg: SFTConfig) -> list[float]:
-    lines = (Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()
+    lines = (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()
     return [json.loads(x)["loss"] for x in lines if json.loads(x)["kind"] == "train"]

@@ -28,7 +28,7 @@ def test_dpo_lora_raises_the_held_out_margin(tmp_path):
             "device=cpu",
             f"data.train={train}",
             f"data.eval={held_out}",
-            f"output_dir={out}",
+            f"out={out}",
             "finetune=lora",
             "lora.r=8",
             "train.max_steps=6",

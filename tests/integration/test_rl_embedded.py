@@ -31,7 +31,7 @@ def common(tmp_path: Path) -> list[str]:
         "device=cpu",
         f"data.train={EXAMPLES / 'prompts.jsonl'}",
         f"data.eval={held_out}",
-        f"output_dir={tmp_path / 'run'}",
+        f"out={tmp_path / 'run'}",
         "finetune=lora",
         "lora.r=8",
         "reward.kind=function",

@@ -44,7 +44,7 @@ def _subset(tmp_path: Path, count: int, name: str = "pairs.jsonl") -> Path:
 def _config(data: Path, out: Path, *extra: str) -> DPOConfig:
     base = [
         f"data.train={data}",
-        f"output_dir={out}",
+        f"out={out}",
         "model=tiny-random",
         "device=cpu",
         "train.batch_size=4",

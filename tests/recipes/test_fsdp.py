@@ -47,9 +47,9 @@ def test_fsdp_two_processes_match_one_process_with_accumulation(tmp_path: Path) 
     # sign of a sum whose order differs between 1 and 2 processes (measured: 1.2e-5 apart on one
     # o_proj weight after 6 steps, with every loss equal to 1e-6); at 1e-6 they agree to 1.1e-6.
     args = common_args(tmp_path, "finetune=full", "train.lr=1e-3", "train.adam_eps=1e-6")
-    one = run_driver([*args, f"output_dir={tmp_path / 'one'}", "train.grad_accum=2"])
+    one = run_driver([*args, f"out={tmp_path / 'one'}", "train.grad_accum=2"])
     assert one.returncode == 0, one.stderr[-2000:]
-    two = run_driver([*args, f"output_dir={tmp_path / 'two'}", "train.parallel=fsdp"], env={"OMP_NUM_THREADS": "1"},
+    two = run_driver([*args, f"out={tmp_path / 'two'}", "train.parallel=fsdp"], env={"OMP_NUM_THREADS": "1"},
                      launcher=two_processes(29541))
     assert two.returncode == 0, two.stderr[-3000:]
 
@@ -138,13 +138,13 @@ def test_a_group_the_caller_made_is_left_to_the_caller(tmp_path: Path) -> None:
 def test_fsdp_checkpoint_resumes_to_the_same_weights(tmp_path: Path) -> None:
     """LoRA: frozen base weights and trained factors share each sharded layer."""
     args = common_args(tmp_path, "finetune=lora", "lora.r=4", "train.lr=1e-2", "train.parallel=fsdp")
-    straight = run_driver([*args, f"output_dir={tmp_path / 'straight'}"], env={"OMP_NUM_THREADS": "1"},
+    straight = run_driver([*args, f"out={tmp_path / 'straight'}"], env={"OMP_NUM_THREADS": "1"},
                           launcher=two_processes(29542))
     assert straight.returncode == 0, straight.stderr[-3000:]
     # A run that stopped after its step-3 checkpoint: that checkpoint is all it left.
     resumed_dir = tmp_path / "resumed"
     shutil.copytree(tmp_path / "straight" / "checkpoints" / "step-000003", resumed_dir / "checkpoints" / "step-000003")
-    resumed = run_driver([*args, f"output_dir={resumed_dir}"], env={"OMP_NUM_THREADS": "1"},
+    resumed = run_driver([*args, f"out={resumed_dir}"], env={"OMP_NUM_THREADS": "1"},
                          launcher=two_processes(29542))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout and "step-000003" in resumed.stdout
@@ -163,7 +163,7 @@ def test_accelerate_launch_with_the_example_config_runs_fsdp(tmp_path: Path) -> 
     out = tmp_path / "out"
     command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", str(config),
                "--main_process_port", "29543", "-m", "alignkit.cli", "sft",
-               *common_args(tmp_path, "finetune=lora", "lora.r=4", "train.max_steps=2"), f"output_dir={out}"]
+               *common_args(tmp_path, "finetune=lora", "lora.r=4", "train.max_steps=2"), f"out={out}"]
     result = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

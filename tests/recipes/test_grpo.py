@@ -82,7 +82,7 @@ def test_grpo_two_processes_match_one_process(tmp_path: Path) -> None:
     args = grpo_args(
         tmp_path, "x", "train.lr=2e-3", "train.max_steps=2", "grpo.iterations=2", "train.batch_size=4"
     )
-    args = [a for a in args if not a.startswith("output_dir=")]
+    args = [a for a in args if not a.startswith("out=")]
     rows = check_two_processes_match_one(
         tmp_path, "grpo", args, ["train.grad_accum=2"], ["train.grad_accum=4"], port=29535,
         compared=("reward", "score", "reward_std", "zero_std_groups", "loss", "policy_loss", "clip_fraction",

@@ -215,7 +215,7 @@ def test_ppo_two_processes_match_one_process_and_whiten_over_the_global_batch(tm
     """8 prompts per step: 1 process with micro-batches of 4 x grad_accum 2, or 2 processes of 4 each.
     Whitening per process would shift the advantages (and every loss) of the 2-process run."""
     args = rl_args(tmp_path, "x", "train.lr=2e-3", "train.max_steps=2", "ppo.epochs=2", "train.batch_size=4")
-    args = [a for a in args if not a.startswith("output_dir=")]
+    args = [a for a in args if not a.startswith("out=")]
     check_two_processes_match_one(
         tmp_path, "ppo", args, ["train.grad_accum=1"], ["train.grad_accum=2"], port=29534,
         compared=("reward", "kl", "advantages_mean", "advantages_std", "loss", "policy_loss", "value_loss",

@@ -120,7 +120,7 @@ def trained_rm(tmp_path_factory) -> Path:
         None,
         [
             f"data.train={TOY}",
-            f"output_dir={out}",
+            f"out={out}",
             "model=tiny-random",
             "device=cpu",
             "finetune=lora",

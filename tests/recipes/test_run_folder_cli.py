@@ -15,7 +15,7 @@ from tests.helpers.data import write_data
 
 def sft(*words: str):
     return CliRunner().invoke(app, ["sft", "model=tiny-random", "device=cpu", "lora.r=4", "data.train=d.jsonl",
-                                    "train.batch_size=4", "output_dir=out", *words])
+                                    "train.batch_size=4", "out=out", *words])
 
 
 def files(folder: Path) -> dict[str, bytes]:

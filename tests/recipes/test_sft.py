@@ -22,7 +22,7 @@ from tests.helpers.sft import losses, sft_config
 def final_weights(cfg: SFTConfig) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    ckpts = sorted((Path(cfg.output_dir) / "checkpoints").glob("step-*"))
+    ckpts = sorted((Path(cfg.out) / "checkpoints").glob("step-*"))
     return load_file(str(ckpts[-1] / "trainable.safetensors"))
 
 
@@ -32,7 +32,7 @@ def test_overfit_reproduces_reply_and_stops(tmp_path: Path) -> None:
     assert losses(cfg)[-1] < 0.1
     from alignkit.models.loader import load_model
 
-    loaded = load_model(str(Path(cfg.output_dir) / "model"), device="cpu")
+    loaded = load_model(str(Path(cfg.out) / "model"), device="cpu")
     generator = LocalGenerator(loaded.model, loaded.tokenizer)
     chats = [[{"role": "user", "content": user}] for user, _ in CONVERSATIONS[:3]]
     replies = generator.chat(chats, GenerationParams(max_new_tokens=30))
@@ -137,7 +137,7 @@ def test_nonfinite_step_is_skipped_and_weights_unchanged(tmp_path: Path) -> None
     w1, w2 = final_weights(one), final_weights(skipped)
     for name in w1:
         assert torch.equal(w1[name], w2[name])
-    lines = [json.loads(x) for x in (Path(skipped.output_dir) / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in (Path(skipped.out) / "metrics.jsonl").read_text().splitlines()]
     bad = [x for x in lines if x["kind"] == "nonfinite"]
     assert len(bad) == 1 and bad[0]["step"] == 2 and bad[0]["records"]
 
@@ -162,7 +162,7 @@ def test_lora_changes_trainable_only(tmp_path: Path) -> None:
     before = {k: v.clone() for k, v in fresh.state_dict().items()}
     from peft import PeftModel
 
-    trained = PeftModel.from_pretrained(load_model("tiny-random", device="cpu").model, Path(cfg.output_dir) / "adapter")
+    trained = PeftModel.from_pretrained(load_model("tiny-random", device="cpu").model, Path(cfg.out) / "adapter")
     after = trained.state_dict()
     lora_keys = [k for k in before if "lora_B" in k]
     assert lora_keys and all(not torch.equal(before[k], after[k.replace(".default", ".default")]) for k in lora_keys)

@@ -28,7 +28,7 @@ def run_driver(args: list[str], env: dict[str, str] | None = None, launcher: lis
 
 def base_args(tmp_path: Path, out: str) -> list[str]:
     data = write_data(tmp_path / "data.jsonl")
-    return ["model=tiny-random", f"data.train={data}", f"output_dir={tmp_path / out}", "finetune=lora", "lora.r=4",
+    return ["model=tiny-random", f"data.train={data}", f"out={tmp_path / out}", "finetune=lora", "lora.r=4",
             "lora.dropout=0.1", "train.lr=1e-2", "train.batch_size=2", "train.max_steps=6", "train.save_every=3",
             "device=cpu"]
 
@@ -86,10 +86,10 @@ def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
                     reason="torchrun not found")
 def test_two_processes_match_one_process_with_accumulation(tmp_path: Path) -> None:
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    common = [a for a in base_args(tmp_path, "x") if not a.startswith(("output_dir", "lora.dropout"))]
-    single = run_driver([*common, f"output_dir={tmp_path / 'one'}", "train.grad_accum=2"])
+    common = [a for a in base_args(tmp_path, "x") if not a.startswith(("out=", "lora.dropout"))]
+    single = run_driver([*common, f"out={tmp_path / 'one'}", "train.grad_accum=2"])
     assert single.returncode == 0, single.stderr[-2000:]
-    double = run_driver([*common, f"output_dir={tmp_path / 'two'}", "train.grad_accum=1"],
+    double = run_driver([*common, f"out={tmp_path / 'two'}", "train.grad_accum=1"],
                         env={"OMP_NUM_THREADS": "1"},
                         launcher=[torchrun, "--nproc_per_node", "2", "--master_port", "29533"])
     assert double.returncode == 0, double.stderr[-3000:]

@@ -37,7 +37,7 @@ def write_grounded(path: Path) -> Path:
 
 
 def probe_lines(cfg: SFTConfig) -> list[dict]:
-    lines = (Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()
+    lines = (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()
     return [record for record in map(json.loads, lines) if record["kind"] == "probe"]
 
 
@@ -102,7 +102,7 @@ def test_probe_patience_stops_the_run_and_keeps_the_best_round(tmp_path: Path, s
     assert scripted_probe == [0.2, 0.5, 0.4, 0.3]
     assert result.stopped_early and result.state.step == 4
     assert result.state.best_probe == 0.5
-    best = Path(cfg.output_dir) / "checkpoints" / "probe-best"
+    best = Path(cfg.out) / "checkpoints" / "probe-best"
     assert json.loads((best / "state.json").read_text())["loop"]["step"] == 2
 
 

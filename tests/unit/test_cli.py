@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from alignkit.cli import app
-from alignkit.commands import BY_NAME, COMMANDS, read_words, valid_keys
+from alignkit.commands import BY_NAME, COMMANDS, OUTPUT_KEY, read_words, valid_keys
 from alignkit.config.base import config_to_yaml
 from alignkit.pipeline import STAGE_COMMANDS
 
@@ -37,7 +37,10 @@ def one_error_line(result) -> str:
         # An option spelled like a config key: the override it meant, with its value.
         (["sft", "--model", "tiny-random"], "unknown option '--model' (did you mean model=tiny-random?)"),
         (["dpo", "--train.lr=1e-4"], "(did you mean train.lr=1e-4?)"),
-        (["ppo", "--output-dir", "runs/x"], "(did you mean output_dir=runs/x?)"),
+        (["ppo", "--output-dir", "runs/x"], "(did you mean out=runs/x?)"),
+        # Old and borrowed spellings of the one output key.
+        (["sft", "output_dir=runs/x"], "unknown key (did you mean 'out'?)"),
+        (["lint", "d.jsonl", "json_out=x.json"], "unknown key (did you mean 'out'?)"),
         # A dotted key without "=": the override it meant.
         (["dpo", "train.lr", "1e-4"], "unexpected word 'train.lr' (did you mean train.lr=1e-4?)"),
         (["lint", "data.max_length", "64"], "(did you mean data.max_length=64?)"),
@@ -118,10 +121,20 @@ def test_the_cli_and_the_pipeline_are_the_registry() -> None:
         keys = set(valid_keys(command.config))
         for flag in command.flags:
             assert flag.config_key in keys, (command.name, flag.option)
-        for field in (command.positional, command.words_field, command.stage and command.stage.output_key):
+        for field in (command.positional, command.words_field, command.stage and OUTPUT_KEY):
             assert not field or field in keys, (command.name, field)
         options = {o for p in _typer_commands()[command.name].params for o in getattr(p, "opts", [])}
         assert {"--config", "--print-config", "--debug"} <= options, command.name
+
+
+def test_every_command_writes_to_one_key_named_out() -> None:
+    """``out`` everywhere, and ``--out`` where the command has flags: no output_dir / json_out / output."""
+    for command in COMMANDS:
+        fields = set(command.config.model_fields)
+        assert not fields & {"output_dir", "json_out", "output"}, command.name
+        if command.stage is not None:
+            assert OUTPUT_KEY == "out" and OUTPUT_KEY in fields, command.name
+            assert "--out" in {flag.option for flag in command.flags}, command.name
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if " " not in c.name], ids=lambda c: c.name)
@@ -189,3 +202,22 @@ def test_plain_tqdm_bars_of_third_party_code_stay_off_the_console() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Converting" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"), ({"ALIGNKIT_NO_THREAD_DEFAULTS": "1"}, None)],
+)
+def test_threads_sleep_while_waiting_unless_the_user_chose(env, expected) -> None:
+    # In a fresh process: the policy must be in the environment before torch (and its OpenMP) loads.
+    script = (
+        "import json, os, sys\n"
+        "import alignkit.cli as cli\n"
+        "cli.app = lambda: print(json.dumps([os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules]))\n"
+        "cli.main()\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "ALIGNKIT_NO_THREAD_DEFAULTS")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**base, **env},
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [expected, False]

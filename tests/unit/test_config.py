@@ -57,7 +57,7 @@ def test_dotted_overrides_win_over_yaml_with_type_coercion(tmp_path):
             "data.add_eos=false",  # -> bool
             "data.eval_fraction=0.25",  # -> float
             "paths=[c.jsonl, d.parquet, e.csv]",  # a list value
-            "json_out=out/lint.json",
+            "out=out/lint.json",
         ],
     )
     assert cfg.data.max_length == 64 and isinstance(cfg.data.max_length, int)
@@ -65,7 +65,7 @@ def test_dotted_overrides_win_over_yaml_with_type_coercion(tmp_path):
     assert cfg.data.eval_fraction == 0.25
     assert cfg.data.truncation == "keep_end"  # untouched YAML value survives beside the override
     assert cfg.paths == ["c.jsonl", "d.parquet", "e.csv"]
-    assert cfg.json_out == "out/lint.json"
+    assert cfg.out == "out/lint.json"
 
 
 def test_overrides_without_a_file_create_nested_sections():

@@ -338,7 +338,7 @@ def test_skip_reports_counts_per_reason_and_exits_0(runner, tmp_path):
         )
     )
     report = tmp_path / "lint.json"
-    result = lint(runner, path, "data.on_bad_record=skip", f"json_out={report}")
+    result = lint(runner, path, "data.on_bad_record=skip", f"out={report}")
 
     assert result.exit_code == 0, result.output
     assert "skipped bad records" in result.stdout

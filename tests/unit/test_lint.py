@@ -187,7 +187,7 @@ def test_preference_data_counts_both_replies(tokenizer, tmp_path, raw_text):
 
 def test_cli_writes_json_findings(tmp_path, chats):
     out = tmp_path / "lint.json"
-    result = lint_cli(str(chats), "model=tiny-random", f"json_out={out}")
+    result = lint_cli(str(chats), "model=tiny-random", f"out={out}")
     assert result.exit_code == 0, result.output
     (found,) = json.loads(out.read_text())
     assert found["eot_in_mask_share"] == 1.0 and found["blocking"] is False and found["path"] == str(chats)

@@ -80,9 +80,9 @@ MISTAKES: list[tuple[str, str]] = [
     ("run pipe.yaml --from nostage", "--from 'nostage': no such stage"),
     ("run pipe.yaml nostage.lr=1", "expected <stage>.<key>=value with a stage of this pipeline"),
     # Run folders: one run each.
-    ("sft data.train=d.jsonl output_dir=done train.lr=0.5", "holds an alignkit sft run with train.lr=0.0002"),
-    ("sft data.train=d.jsonl output_dir=done lora.r=4", "lora.r=16, this one has lora.r=4"),
-    ("dpo data.train=pairs.jsonl output_dir=done", "holds an alignkit sft run, not dpo"),
+    ("sft data.train=d.jsonl out=done train.lr=0.5", "holds an alignkit sft run with train.lr=0.0002"),
+    ("sft data.train=d.jsonl out=done lora.r=4", "lora.r=16, this one has lora.r=4"),
+    ("dpo data.train=pairs.jsonl out=done", "holds an alignkit sft run, not dpo"),
     # Commands missing what they need.
     ("report", "expected at least one run folder"),
     ("run", "expected a pipeline file"),
@@ -99,7 +99,7 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     Path("pipe.yaml").write_text(PIPELINE)
     Path("other.yaml").write_text(PIPELINE)
     # A finished sft run (the record a completed run leaves; the weights do not matter here).
-    claimed = run_folder.claim("sft", load_config(SFTConfig, None, ["output_dir=done", "data.train=d.jsonl"]))
+    claimed = run_folder.claim("sft", load_config(SFTConfig, None, ["out=done", "data.train=d.jsonl"]))
     run_folder.finish(claimed, output="done/adapter", outputs={})
     return tmp_path
 

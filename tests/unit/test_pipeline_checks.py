@@ -41,7 +41,7 @@ class Commands:
         def run(cfg: Any, progress: Any) -> CommandResult:
             self.calls.append(command.name)
             if command.name == "sft":
-                out = Path(cfg.output_dir)
+                out = Path(cfg.out)
                 self.seen_aside.append((out.parent / ".sft.previous" / "adapter" / "weights").is_file())
                 if self.fail_sft:
                     raise RuntimeError("training blew up")

@@ -224,7 +224,7 @@ def test_report_from_an_sft_run_and_a_probe_folder(tmp_path: Path, hello_run) ->
         "sft",
         "model=tiny-random",
         f"data.train={data}",
-        f"output_dir={sft_dir}",
+        f"out={sft_dir}",
         "finetune=full",
         "train.max_steps=2",
         "train.batch_size=2",

@@ -227,7 +227,7 @@ def test_rag_cli_round_trip(tmp_path):
         + json.dumps({"question": "shipping threshold", "answer": "over $50"})
         + "\n"
     )
-    result = runner.invoke(app, ["rag", "eval", str(out), str(questions), f"json_out={tmp_path / 'r.json'}"])
+    result = runner.invoke(app, ["rag", "eval", str(out), str(questions), f"out={tmp_path / 'r.json'}"])
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["lexical"]["recall@1"] == 1.0 and figures["lexical"]["mrr"] == 1.0

@@ -29,7 +29,7 @@ class FakeTraining:
 
     def __call__(self, cfg: SFTConfig, progress) -> CommandResult:
         self.calls += 1
-        out = Path(cfg.output_dir)
+        out = Path(cfg.out)
         (out / "adapter").mkdir(parents=True, exist_ok=True)
         (out / "adapter" / "weights").write_text(f"lr={cfg.train.lr}")
         (out / "run.json").write_text(json.dumps({"lr": cfg.train.lr}))
@@ -46,7 +46,7 @@ def sft(monkeypatch, tmp_path: Path):
     monkeypatch.setattr(Command, "run_function", lambda self: fake)
 
     def run(*overrides: str, name: str = "sft") -> CommandResult:
-        cfg = load_config(BY_NAME[name].config, None, ["output_dir=out", "data.train=d.jsonl", *overrides])
+        cfg = load_config(BY_NAME[name].config, None, ["out=out", "data.train=d.jsonl", *overrides])
         return BY_NAME[name].execute(cfg, lambda _m: None)
 
     run.fake = fake  # type: ignore[attr-defined]
@@ -82,8 +82,8 @@ def test_a_changed_config_is_refused_naming_the_key_and_the_ways_out(sft, overri
     with pytest.raises(ConfigError) as caught:
         sft("train.max_steps=5", *overrides)  # a later override wins
     line = caught.value.one_line()
-    assert line.startswith("out: output_dir: ") and expected in line, line
-    for way in ("a new output_dir", "overwrite=true", "resume=none"):
+    assert line.startswith("out: out: ") and expected in line, line
+    for way in ("a new out folder", "overwrite=true", "resume=none"):
         assert way in line
     assert sft.fake.calls == 1 and snapshot(Path("out")) == before
 
@@ -100,7 +100,7 @@ def test_another_commands_folder_is_refused_unless_overwrite(sft) -> None:
     with pytest.raises(ConfigError) as caught:
         sft(name="dpo")
     line = caught.value.one_line()
-    assert "holds an alignkit sft run, not dpo; use a new output_dir; overwrite=true" in line
+    assert "holds an alignkit sft run, not dpo; use a new out folder; overwrite=true" in line
     assert "resume=none" not in line, "resume=none does not turn an sft folder into a dpo one"
     with pytest.raises(ConfigError, match="not dpo"):
         sft("resume=none", name="dpo")
@@ -142,7 +142,7 @@ def test_a_folder_with_an_unidentified_run_is_refused(sft) -> None:
 
 def test_an_interrupted_run_is_marked_and_resumed(sft, monkeypatch) -> None:
     def interrupted(cfg, progress):
-        (Path(cfg.output_dir) / "checkpoints").mkdir()
+        (Path(cfg.out) / "checkpoints").mkdir()
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Command, "run_function", lambda self: interrupted)
@@ -197,3 +197,9 @@ def test_atomic_writes_honour_the_umask(tmp_path: Path, umask_022) -> None:
     os.umask(0o077)
     atomic_write_text(tmp_path / "private.txt", "x")
     assert mode(tmp_path / "private.txt") == 0o600, "a stricter umask is honoured too"
+
+
+def test_a_record_written_before_out_was_the_output_key_still_matches() -> None:
+    recorded = {"output_dir": "runs/sft", "train.lr": 1e-3}
+    assert run_folder.first_difference(recorded, {"out": "moved/sft", "train.lr": 1e-3}) is None
+    assert run_folder.first_difference(recorded, {"out": "runs/sft", "train.lr": 2e-3}) == ("train.lr", 1e-3, 2e-3)

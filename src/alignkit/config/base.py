@@ -175,6 +175,10 @@ KNOWN_NAMES: dict[str, tuple[str, ...]] = {
     "resume_from_checkpoint": ("resume",),
     "rpo_alpha": ("sft_weight",),
     "loss_type": ("loss",),
+    # Every command's output is ``out``; these are TrainingArguments' name and alignkit's own earlier ones.
+    "output_dir": ("out",),
+    "json_out": ("out",),
+    "output": ("out",),
 }
 
 

@@ -24,14 +24,14 @@ class GenerationConfigSection(StrictModel):
 class LintConfig(ModelFields):
     paths: list[str] = Field(default_factory=list, description="data files to lint")
     data: DataConfig = Field(default_factory=DataConfig)
-    json_out: str | None = Field(None, description="also write the findings as JSON here")
+    out: str | None = Field(None, description="also write the findings as JSON here")
 
 
 class GenerateConfig(ModelFields):
     prompts: list[str] = Field(default_factory=list, description="user prompts given on the command line")
     prompts_file: str | None = Field(None, description="a .txt (one prompt a line) or JSONL with prompt/messages")
     system: str | None = Field(None, description="a system message put before each prompt")
-    output: str | None = Field(None, description="write JSONL here instead of printing")
+    out: str | None = Field(None, description="write JSONL here instead of printing")
     batch_size: int = Field(8, gt=0)
     generation: GenerationConfigSection = Field(default_factory=GenerationConfigSection)
     chat_template: str | None = None

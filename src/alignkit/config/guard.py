@@ -110,8 +110,8 @@ class GuardCheckConfig(StrictModel):
 
     guard: str | None = Field(None, description="the guard file")
     texts: list[str] = Field(default_factory=list, description="texts to check")
-    output: bool = Field(False, description="check the texts as answers (output rules) instead of prompts")
-    context: str | None = Field(None, description="output: the retrieved context for the grounding check")
+    answers: bool = Field(False, description="check the texts as answers (output rules) instead of prompts")
+    context: str | None = Field(None, description="answers: the retrieved context for the grounding check")
 
 
 class GuardEvalConfig(StrictModel):
@@ -122,4 +122,4 @@ class GuardEvalConfig(StrictModel):
         None, description="red-team prompts (text per record or .txt line): should be blocked"
     )
     benign: str | None = Field(None, description="benign look-alike prompts: should pass")
-    json_out: str | None = Field(None, description="also write the figures as JSON here")
+    out: str | None = Field(None, description="also write the figures as JSON here")

@@ -62,7 +62,7 @@ class RagEvalConfig(StrictModel):
     )
     ks: list[int] = Field(default_factory=lambda: [1, 3, 5, 10], description="cut-offs of recall@k")
     rrf_k: int = Field(60, gt=0, description="reciprocal rank fusion constant")
-    json_out: str | None = Field(None, description="also write the figures as JSON here")
+    out: str | None = Field(None, description="also write the figures as JSON here")
 
     @model_validator(mode="after")
     def _positive_ks(self) -> RagEvalConfig:

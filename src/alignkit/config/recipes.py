@@ -31,7 +31,7 @@ LORA_SFT_LR = 2e-4
 
 
 class SFTConfig(ModelFields, RunFields):
-    output_dir: str = Field("runs/sft", description="where checkpoints, metrics and the result go")
+    out: str = Field("runs/sft", description="where checkpoints, metrics and the result go")
     finetune: Literal["full", "lora", "qlora"] = Field("lora", description="train all weights, a LoRA adapter, "
                                                           "or a LoRA adapter on a 4-bit base")
     lora: LoraSection = Field(default_factory=LoraSection)
@@ -64,7 +64,7 @@ class SFTConfig(ModelFields, RunFields):
 
 
 class DPOConfig(ModelFields, RunFields):
-    output_dir: str = Field("runs/dpo", description="where checkpoints, metrics and the result go")
+    out: str = Field("runs/dpo", description="where checkpoints, metrics and the result go")
     finetune: Literal["full", "lora", "qlora"] = Field("lora", description="train all weights, a LoRA adapter, "
                                                           "or a LoRA adapter on a 4-bit base")
     lora: LoraSection = Field(default_factory=LoraSection)
@@ -98,7 +98,7 @@ class DPOConfig(ModelFields, RunFields):
 
 
 class RewardConfig(ModelFields, RunFields):
-    output_dir: str = Field("runs/rm", description="where checkpoints, metrics and the reward model go")
+    out: str = Field("runs/rm", description="where checkpoints, metrics and the reward model go")
     finetune: Literal["full", "lora"] = Field(
         "lora", description="the trunk: full or LoRA (the head always trains)"
     )

@@ -138,7 +138,7 @@ class RLTrainSection(TrainSection):
 class RLFields(ModelFields, RunFields):
     """Shared by ppo and grpo. ``adapter=SFT_DIR`` is the SFT model: the reference, and the start."""
 
-    output_dir: str = Field("runs/rl", description="where checkpoints, metrics and the result go")
+    out: str = Field("runs/rl", description="where checkpoints, metrics and the result go")
     finetune: Literal["full", "lora"] = Field("lora", description="train the whole policy or a LoRA adapter")
     lora: LoraSection = Field(default_factory=LoraSection)
     data: PromptDataSection = Field(default_factory=PromptDataSection)
@@ -148,10 +148,10 @@ class RLFields(ModelFields, RunFields):
 
 
 class PPOConfig(RLFields):
-    output_dir: str = Field("runs/ppo", description="where checkpoints, metrics and the result go")
+    out: str = Field("runs/ppo", description="where checkpoints, metrics and the result go")
     ppo: PPOSection = Field(default_factory=PPOSection)
 
 
 class GRPOConfig(RLFields):
-    output_dir: str = Field("runs/grpo", description="where checkpoints, metrics and the result go")
+    out: str = Field("runs/grpo", description="where checkpoints, metrics and the result go")
     grpo: GRPOSection = Field(default_factory=GRPOSection)

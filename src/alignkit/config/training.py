@@ -135,7 +135,7 @@ def refuse_fsdp_with_qlora(finetune: str, train: TrainSection) -> None:
 
 
 class RunFields(StrictModel):
-    """How a training command treats its ``output_dir`` (one folder holds one run: ``training/run_folder.py``)."""
+    """How a training command treats its ``out`` folder (one folder holds one run: ``training/run_folder.py``)."""
 
     resume: str | None = Field(
         "auto",
@@ -144,7 +144,7 @@ class RunFields(StrictModel):
     )
     overwrite: bool = Field(
         False,
-        description="replace the run in output_dir, even another command's (the old one "
+        description="replace the run in out, even another command's (the old one "
         "is kept aside until the new one completes)",
     )
 

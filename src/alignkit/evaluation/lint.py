@@ -1,5 +1,5 @@
 """``alignkit lint`` as a command: the model's tokenizer and template, ``data.lint`` on each file, the
-findings printed (and written as JSON with ``json_out``). Exit code 1 when a problem blocks training."""
+findings printed (and written as JSON with ``out``). Exit code 1 when a problem blocks training."""
 
 from __future__ import annotations
 
@@ -45,6 +45,6 @@ def lint_command(cfg: LintConfig, progress: Callable[[str], None] | None = None)
     )
     results = [lint_dataset(path, tokenizer, cfg.data, generation_config=generation_config) for path in cfg.paths]
     print_lint_results(results)
-    if cfg.json_out:
-        atomic_write_text(cfg.json_out, json.dumps([r.as_dict() for r in results], indent=2))
-    return CommandResult(output=cfg.json_out, code=1 if any(r.blocking for r in results) else 0)
+    if cfg.out:
+        atomic_write_text(cfg.out, json.dumps([r.as_dict() for r in results], indent=2))
+    return CommandResult(output=cfg.out, code=1 if any(r.blocking for r in results) else 0)

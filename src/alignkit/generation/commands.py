@@ -51,10 +51,10 @@ def generate_command(cfg: GenerateConfig, progress: Callable[[str], None] | None
          "tokens": len(g.token_ids)}
         for chat, gens in zip(chats, outputs, strict=True) for g in gens
     ]
-    if cfg.output:
-        atomic_write_text(cfg.output, "".join(json.dumps(row) + "\n" for row in rows))
-        atomic_write_text(str(cfg.output) + ".config.yaml", config_to_yaml(cfg))
-        return CommandResult(output=cfg.output, show=say(f"wrote {len(rows)} replies to {cfg.output}"))
+    if cfg.out:
+        atomic_write_text(cfg.out, "".join(json.dumps(row) + "\n" for row in rows))
+        atomic_write_text(str(cfg.out) + ".config.yaml", config_to_yaml(cfg))
+        return CommandResult(output=cfg.out, show=say(f"wrote {len(rows)} replies to {cfg.out}"))
     for row in rows:
         flag = "" if row["stopped"] else "  [cut at max_new_tokens]"
         print(f">>> {row['messages'][-1]['content']}\n{row['reply']}{flag}\n")

@@ -73,7 +73,7 @@ def guard_check_command(cfg: GuardCheckConfig, progress: Progress | None = None)
     blocked: list[str] = []
     lines: list[str] = []
     for text in cfg.texts:
-        verdict = guard.check_answer(text, cfg.context) if cfg.output else guard.check_prompt(text)
+        verdict = guard.check_answer(text, cfg.context) if cfg.answers else guard.check_prompt(text)
         if verdict.blocked:
             blocked.append(f"blocked by {verdict.rule}: {text}")
         lines.append(f"{'BLOCK' if verdict.blocked else 'pass '} {text}")
@@ -97,6 +97,6 @@ def guard_eval_command(cfg: GuardEvalConfig, progress: Progress | None = None) -
     p95 = result["p95_ms"]
     lines.append(f"p95 ms: prompt check {p95['prompt_check']:.2f}  "
                  + "  ".join(f"{k}={v:.2f}" for k, v in p95["per_rule"].items()))
-    if cfg.json_out:
-        atomic_write_text(cfg.json_out, json.dumps(result, indent=2))
-    return CommandResult(output=cfg.json_out, outputs={"figures": result}, show=say(*lines))
+    if cfg.out:
+        atomic_write_text(cfg.out, json.dumps(result, indent=2))
+    return CommandResult(output=cfg.out, outputs={"figures": result}, show=say(*lines))

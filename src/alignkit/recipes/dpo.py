@@ -6,7 +6,7 @@
    - ``adapter_disabled``: the policy itself with its LoRA adapter switched off through PEFT's
      ``disable_adapter()``; no second copy in memory (default for LoRA from the base model);
    - ``precomputed``: reference log-probs computed once before training and cached in
-     ``<output_dir>/reference_logps.safetensors`` with the data and model fingerprints; a cache whose
+     ``<out>/reference_logps.safetensors`` with the data and model fingerprints; a cache whose
      fingerprints differ is refused, a matching one is reused on resume (default with ``adapter=``:
      the reference must be the SFT model, and disabling the adapter would give the base model);
    - none for SimPO and ORPO, which are reference-free.
@@ -330,7 +330,7 @@ def _check_cache(cache: Path, fingerprints: dict[str, str], sizes: dict[str, int
         if metadata.get(key) != fingerprints[key]:
             raise AlignkitError(
                 f"these reference log-probs were computed for other {what} ({metadata.get(key)}, now "
-                f"{fingerprints[key]}); delete the file or use a new output_dir to recompute them",
+                f"{fingerprints[key]}); delete the file or use a new out folder to recompute them",
                 source=str(cache),
                 field="reference",
             )
@@ -398,7 +398,7 @@ def reference_fingerprints(cfg: DPOConfig, loaded: Any) -> dict[str, str]:
 
 @leaves_its_group
 def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult:
-    """Runs DPO (or a relative) as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
+    """Runs DPO (or a relative) as configured; returns the loop result. Outputs go to ``cfg.out``."""
 
     if not cfg.data.train:
         raise AlignkitError(
@@ -408,7 +408,7 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
     beta = cfg.beta or DEFAULT_BETA[cfg.loss]
     torch.manual_seed(cfg.train.seed)
     dist = setup_distributed(resolve_device(cfg.device))
-    output_dir = Path(cfg.output_dir)
+    output_dir = Path(cfg.out)
     loaded, model = prepare_model(cfg, dist)
     tokenizer = loaded.tokenizer
     lint_or_refuse(cfg, tokenizer, getattr(model, "generation_config", None))
@@ -481,9 +481,9 @@ def run_dpo(cfg: DPOConfig, *, stop_after_step: int | None = None) -> LoopResult
 def dpo_command(cfg: DPOConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
     """``alignkit dpo``: the run, and its final model or adapter as the output."""
     result = run_dpo(cfg)
-    final = "model" if (Path(cfg.output_dir) / "model").is_dir() else "adapter"
+    final = "model" if (Path(cfg.out) / "model").is_dir() else "adapter"
     return CommandResult(
-        output=str(Path(cfg.output_dir) / final), outputs={"model": cfg.model},
+        output=str(Path(cfg.out) / final), outputs={"model": cfg.model},
         show=say(f"dpo ({cfg.loss}) done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
-                 f"outputs in {cfg.output_dir}"),
+                 f"outputs in {cfg.out}"),
     )

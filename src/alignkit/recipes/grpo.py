@@ -103,7 +103,7 @@ def _step_metrics(rollout: Rollout, scores: Any, group_size: int) -> dict[str, f
 @leaves_its_group
 def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None, rollouts: Callable[..., Rollout] = generate,
              before_finish: Callable[[RLRun], None] | None = None) -> RLResult:
-    """Runs GRPO as configured; outputs go to ``cfg.output_dir``. The testing aids are ``run_ppo``'s."""
+    """Runs GRPO as configured; outputs go to ``cfg.out``. The testing aids are ``run_ppo``'s."""
     group = cfg.grpo.group_size
     # LoRA gets its reference for free (adapter disabled), so held-out KL is measured even with beta=0.
     run, source, _ = start_run(

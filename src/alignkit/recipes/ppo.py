@@ -191,7 +191,7 @@ def run_ppo(
     rollouts: Callable[..., Rollout] = generate,
     before_finish: Callable[[RLRun], None] | None = None,
 ) -> RLResult:
-    """Runs PPO as configured; outputs go to ``cfg.output_dir``.
+    """Runs PPO as configured; outputs go to ``cfg.out``.
 
     Testing aids: ``stop_after_step``; ``rollouts`` replaces the sampling of the training rollouts
     (``training.rollout.generate``'s signature); ``before_finish`` sees the run before it is saved.

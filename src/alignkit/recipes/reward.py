@@ -106,7 +106,7 @@ class RewardObjective:
 
 @leaves_its_group
 def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> LoopResult:
-    """Trains a reward model as configured; the result goes to ``<output_dir>/reward_model``."""
+    """Trains a reward model as configured; the result goes to ``<out>/reward_model``."""
 
     if not cfg.data.train:
         raise AlignkitError(
@@ -114,7 +114,7 @@ def run_reward(cfg: RewardConfig, *, stop_after_step: int | None = None) -> Loop
         )
     torch.manual_seed(cfg.train.seed)
     dist = setup_distributed(resolve_device(cfg.device))
-    output_dir = Path(cfg.output_dir)
+    output_dir = Path(cfg.out)
     loaded, lm = prepare_model(cfg, dist)
     tokenizer = loaded.tokenizer
     lint_or_refuse(cfg, tokenizer, getattr(lm, "generation_config", None))
@@ -228,7 +228,7 @@ def run_score(cfg: ScoreConfig) -> int:
 def rm_command(cfg: RewardConfig, progress: Callable[[str], None] | None = None) -> CommandResult:
     """``alignkit rm``: the run, and its reward model folder as the output."""
     result = run_reward(cfg)
-    folder = Path(cfg.output_dir) / "reward_model"
+    folder = Path(cfg.out) / "reward_model"
     return CommandResult(
         output=str(folder),
         show=say(f"rm done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), reward model in "

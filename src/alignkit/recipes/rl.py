@@ -293,7 +293,7 @@ def start_run(
     # Both are taken from the starting weights, before a checkpoint is restored.
     ref = Reference(policy, kind="adapter_disabled" if cfg.finetune == "lora" else "copy") if reference else None
     values = make_value_model(cfg, policy, dist) if value_model else None
-    output_dir = Path(cfg.output_dir)
+    output_dir = Path(cfg.out)
     if dist.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", config_to_yaml(cfg))

@@ -108,13 +108,13 @@ def training_probe(
 
 @leaves_its_group
 def run_sft(cfg: SFTConfig, *, stop_after_step: int | None = None) -> LoopResult:
-    """Runs SFT as configured; returns the loop result. Outputs go to ``cfg.output_dir``."""
+    """Runs SFT as configured; returns the loop result. Outputs go to ``cfg.out``."""
 
     if not cfg.data.train:
         raise AlignkitError("no training data: set data.train=PATH", field="data.train")
     torch.manual_seed(cfg.train.seed)
     dist = setup_distributed(resolve_device(cfg.device))
-    output_dir = Path(cfg.output_dir)
+    output_dir = Path(cfg.out)
     loaded, model = prepare_model(cfg, dist)
     tokenizer = loaded.tokenizer
     lint_or_refuse(cfg, tokenizer, model.generation_config if hasattr(model, "generation_config") else None)
@@ -169,10 +169,10 @@ def sft_command(cfg: SFTConfig, progress: Callable[[str], None] | None = None) -
     result = run_sft(cfg)
     final = "model" if cfg.finetune == "full" and not cfg.adapter else "adapter"
     return CommandResult(
-        output=str(Path(cfg.output_dir) / final),
+        output=str(Path(cfg.out) / final),
         outputs={"model": cfg.model},
         show=say(
             f"sft done: {result.state.step} steps ({result.state.nonfinite_steps} skipped), "
-            f"outputs in {cfg.output_dir}"
+            f"outputs in {cfg.out}"
         ),
     )

@@ -64,6 +64,6 @@ def rag_eval_command(cfg: RagEvalConfig, progress: Progress | None = None) -> Co
     lines = [f"{result['questions']} questions ({result['gold_missing_from_index']} with no gold chunk in the index)"]
     lines += [f"{mode:8s} " + "  ".join(f"{k}={v:.3f}" for k, v in result[mode].items())
               for mode in ("lexical", "dense", "fused") if mode in result]
-    if cfg.json_out:
-        atomic_write_text(cfg.json_out, json.dumps(result, indent=2))
-    return CommandResult(output=cfg.json_out, outputs={"figures": result}, show=say(*lines))
+    if cfg.out:
+        atomic_write_text(cfg.out, json.dumps(result, indent=2))
+    return CommandResult(output=cfg.out, outputs={"figures": result}, show=say(*lines))

@@ -1,6 +1,6 @@
 """One run folder holds one run: the command, config and data that produced what is in it.
 
-A training command claims its ``output_dir`` before it loads anything (``claim``): the folder's record,
+A training command claims its ``out`` folder before it loads anything (``claim``): the folder's record,
 ``run-folder.json``, names the command, the resolved config, its hash and the fingerprints of the files
 it reads. The command then
 
@@ -37,13 +37,15 @@ PREVIOUS = ".previous-run"
 
 # Keys that change how a run is carried out or logged, not the weights it converges to, so a resumed
 # run may differ in them. ``train.max_steps`` may grow (training continues from the last checkpoint);
-# ``output_dir`` may differ because a folder may be moved.
+# ``out`` may differ because a folder may be moved.
 SAFE_ON_RESUME = (
-    "output_dir", "resume", "overwrite", "device",
+    "out", "resume", "overwrite", "device",
     "train.log_every", "train.save_every", "train.keep_last", "train.max_nonfinite_steps",
     "train.compile", "train.gradient_checkpointing", "train.loss_chunk_size",
 )
 GROWS_ON_RESUME = ("train.max_steps",)
+# ``out``'s name in records written before every command's output key became ``out``: as safe as ``out``.
+RENAMED_SINCE = ("output_dir",)
 # Files and folders a run writes; a folder holding any of them without a record is not ours to reuse.
 RUN_ENTRIES = ("checkpoints", "adapter", "model", "reward_model", "run.json", "metrics.jsonl", "config.yaml",
                "reference_logps.safetensors")
@@ -86,13 +88,13 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError(f"{RECORD} is not valid JSON; use a new output_dir or overwrite=true",
-                          source=str(folder), field="output_dir") from None
+        raise ConfigError(f"{RECORD} is not valid JSON; use a new out folder or overwrite=true",
+                          source=str(folder), field="out") from None
     return record if isinstance(record, dict) else None
 
 
 def _ways_out(*, same_command: bool) -> str:
-    ways = ["a new output_dir", "overwrite=true (the old run is kept aside until the new one completes)"]
+    ways = ["a new out folder", "overwrite=true (the old run is kept aside until the new one completes)"]
     if same_command:
         ways.append("resume=none (train again from step 0 here)")
     return "; ".join(ways)
@@ -101,7 +103,7 @@ def _ways_out(*, same_command: bool) -> str:
 def first_difference(recorded: dict[str, Any], current: dict[str, Any]) -> tuple[str, Any, Any] | None:
     """The first key (sorted) whose value differs and is not safe to change on resume: (key, was, now)."""
     for key in sorted(set(recorded) | set(current)):
-        if key in SAFE_ON_RESUME:
+        if key in SAFE_ON_RESUME or key in RENAMED_SINCE:
             continue
         was, now = recorded.get(key), current.get(key)
         if key in GROWS_ON_RESUME and was is not None and now is not None and now >= was:
@@ -133,11 +135,11 @@ def _start(folder: Path, command: str, flat: dict[str, Any], cfg: BaseModel) -> 
 
 
 def claim(command: str, cfg: Any) -> Claim:
-    """Checks that ``cfg.output_dir`` may receive this run (see the module docstring) and records the run.
+    """Checks that ``cfg.out`` may receive this run (see the module docstring) and records the run.
 
     Raises ConfigError (exit 2) when the folder holds something else; writes nothing when the run is
     already complete."""
-    folder = Path(cfg.output_dir)
+    folder = Path(cfg.out)
     flat = _flatten(cfg.model_dump(mode="json"))
     for key in INPUT_KEYS:
         value = flat.get(key)
@@ -151,13 +153,13 @@ def claim(command: str, cfg: Any) -> Claim:
         if leftovers and not overwrite:
             raise ConfigError(f"holds {leftovers[0]} from a run with no {RECORD} (another tool, or an older "
                               f"alignkit); use {_ways_out(same_command=False)}",
-                              source=str(folder), field="output_dir")
+                              source=str(folder), field="out")
         if leftovers:
             _move_aside(folder)
         return _start(folder, command, flat, cfg)
     if record.get("command") != command and not overwrite:
         raise ConfigError(f"holds an alignkit {record.get('command')} run, not {command}; use "
-                          f"{_ways_out(same_command=False)}", source=str(folder), field="output_dir")
+                          f"{_ways_out(same_command=False)}", source=str(folder), field="out")
     if fresh:
         _move_aside(folder)
         return _start(folder, command, flat, cfg)
@@ -169,11 +171,11 @@ def claim(command: str, cfg: Any) -> Claim:
         if changed is not None:
             raise ConfigError(f"{changed}: its contents changed since this run started (fingerprint "
                               f"{recorded_inputs.get(changed)} -> {inputs.get(changed)}); use "
-                              f"{_ways_out(same_command=True)}", source=str(folder), field="output_dir")
+                              f"{_ways_out(same_command=True)}", source=str(folder), field="out")
     else:
         key, was, now = difference
         raise ConfigError(f"holds an alignkit {command} run with {key}={json.dumps(was)}, this one has {key}={json.dumps(now)}; "
-                          f"use {_ways_out(same_command=True)}", source=str(folder), field="output_dir")
+                          f"use {_ways_out(same_command=True)}", source=str(folder), field="out")
     max_steps = "train.max_steps"
     grown = record.get("config", {}).get(max_steps) != flat.get(max_steps)
     if record.get("status") == "complete" and not grown:
