@@ -267,3 +267,26 @@ def test_bad_arguments_exit_2_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr
     assert not (tmp_path / "x" / "summary.json").exists() and not (tmp_path / "r.html").exists()
+
+
+def test_winrate_takes_any_reward_source_of_ppo(tmp_path: Path) -> None:
+    """``winrate.reward`` is the PPO/GRPO reward section: here a function, whose scores the rows carry."""
+    from alignkit.rewards.examples import short_and_stops
+
+    adapter = _random_lora_adapter(tmp_path / "adapter")
+    out = tmp_path / "winrate"
+    result = invoke(
+        "probe", *TINY, "--adapter", str(adapter), "--probes", "winrate", "--out", str(out),
+        "winrate.reward.kind=function", "winrate.reward.function=alignkit.rewards.examples:short_and_stops",
+        "winrate.max_prompts=3", "winrate.max_new_tokens=5", "thresholds.min_win_rate=null",
+    )
+    assert result.exit_code == 0, result.output
+    rows = read_json(out / "winrate.json")
+    assert len(rows) == 3
+    for row in rows:
+        chat = [{"role": "user", "content": row["prompt"]}]
+        assert row["policy_score"] == short_and_stops(chat, row["policy_text"])
+        assert row["reference_score"] == short_and_stops(chat, row["reference_text"])
+    both = invoke("probe", *TINY, "--adapter", str(adapter), "--probes", "winrate", "--out", str(out),
+                  "--reward-model", str(tmp_path), "winrate.reward.kind=function")
+    assert both.exit_code == 2 and "give reward_model or winrate.reward, not both" in both.output

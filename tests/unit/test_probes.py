@@ -50,6 +50,18 @@ def stop(text: str, ids: list[int] | None = None) -> Generation:
     return Generation(text, ids if ids is not None else [1] * (len(text.split()) + 1), True, "stop")
 
 
+class TableScorer:
+    """The ``rewards.Scorer`` protocol from a reply -> score table; records the replies of every call."""
+
+    def __init__(self, scores: dict[str, float | None]) -> None:
+        self.scores = scores
+        self.calls: list[list[str]] = []
+
+    def score(self, chats: list[Chat], replies: list[str]) -> list[float | None]:
+        self.calls.append(list(replies))
+        return [self.scores[reply] for reply in replies]
+
+
 def runaway(text: str, n_tokens: int) -> Generation:
     return Generation(text, [1] * n_tokens, False, "length")
 
@@ -336,9 +348,7 @@ def test_winrate_counts_ties_half_and_reports_kl() -> None:
         assert all(r.text.startswith("policy") for r in replies)
         return 0.123
 
-    result = run_winrate_probe(
-        policy, reference, lambda chat, text: scores[text], ["p1", "p2", "p3", "p4"], kl_fn=kl_fn
-    )
+    result = run_winrate_probe(policy, reference, TableScorer(scores), ["p1", "p2", "p3", "p4"], kl_fn=kl_fn)
     assert result.summary["win_rate"] == (2 + 0.5) / 4
     assert (result.summary["wins"], result.summary["ties"], result.summary["losses"]) == (2, 1, 1)
     assert result.summary["mean_kl"] == 0.123 and seen["n"] == 4
@@ -348,7 +358,7 @@ def test_winrate_counts_ties_half_and_reports_kl() -> None:
     failed = run_winrate_probe(
         policy,
         reference,
-        lambda chat, text: scores[text],
+        TableScorer(scores),
         ["p1", "p2", "p3", "p4"],
         kl_fn=kl_fn,
         thresholds=strict,
@@ -356,11 +366,32 @@ def test_winrate_counts_ties_half_and_reports_kl() -> None:
     assert failed.failures == ["win_rate 0.625 < 0.7", "mean_kl 0.123 > 0.1"]
 
 
+def test_a_reply_the_scorer_cannot_score_loses_to_one_it_can() -> None:
+    policy = ScriptedGenerator(lambda chat, params, i: stop(f"policy {user_text(chat)}"))
+    reference = ScriptedGenerator(lambda chat, params, i: stop(f"reference {user_text(chat)}"))
+    scores = {"policy p1": None, "reference p1": 1.0, "policy p2": 2.0, "reference p2": None,
+              "policy p3": None, "reference p3": None, "policy p4": 3.0, "reference p4": 1.0}
+    result = run_winrate_probe(policy, reference, TableScorer(scores), ["p1", "p2", "p3", "p4"])
+    assert [row["outcome"] for row in result.rows] == ["loss", "win", "tie", "win"]
+    assert result.summary["win_rate"] == (2 + 0.5) / 4
+    assert (result.summary["unscored_policy"], result.summary["unscored_reference"]) == (2, 2)
+    # Means over the replies that have a score.
+    assert (result.summary["mean_policy_score"], result.summary["mean_reference_score"]) == (2.5, 1.0)
+
+
+def test_winrate_scores_each_side_in_one_batched_call() -> None:
+    policy = ScriptedGenerator(lambda chat, params, i: stop(f"policy {user_text(chat)}"))
+    reference = ScriptedGenerator(lambda chat, params, i: stop(f"reference {user_text(chat)}"))
+    scorer = TableScorer({f"{side} p{i}": 1.0 for side in ("policy", "reference") for i in (1, 2, 3)})
+    run_winrate_probe(policy, reference, scorer, ["p1", "p2", "p3"])
+    assert scorer.calls == [["policy p1", "policy p2", "policy p3"], ["reference p1", "reference p2", "reference p3"]]
+
+
 def test_winrate_without_kl_fn_and_a_non_finite_kl() -> None:
     policy = ScriptedGenerator(lambda chat, params, i: stop("a"))
-    result = run_winrate_probe(policy, policy, lambda chat, text: 0.0, ["p"])
+    result = run_winrate_probe(policy, policy, TableScorer({"a": 0.0}), ["p"])
     assert result.summary["mean_kl"] is None and result.summary["win_rate"] == 0.5 and result.passed
-    nan = run_winrate_probe(policy, policy, lambda chat, text: 0.0, ["p"], kl_fn=lambda c, r: float("nan"))
+    nan = run_winrate_probe(policy, policy, TableScorer({"a": 0.0}), ["p"], kl_fn=lambda c, r: float("nan"))
     assert not nan.passed and nan.summary["mean_kl"] is None
     assert nan.failures == ["mean_kl is not finite (nan)"]
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alignkit.config.base import StrictModel
 from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION, ModelFields
+from alignkit.config.rl import RewardSection
 
 PROBE_NAMES = ("hello", "regurgitation", "repetition", "refusal", "grounded", "winrate")
 
@@ -123,7 +124,14 @@ class RegurgitationSection(StrictModel):
 
 
 class WinrateSection(StrictModel):
-    """The winrate probe: policy vs reference on held-out prompts, scored by a reward model."""
+    """The winrate probe: policy vs reference on held-out prompts, scored by a reward model, a function or a
+    judge (the ``reward`` section of PPO/GRPO)."""
+
+    reward: RewardSection | None = Field(
+        None,
+        description="where scores come from, as in ppo/grpo (kind=function|reward_model|llm); "
+        "reward_model=DIR is the short form",
+    )
 
     prompts: str | None = Field(
         None,

@@ -40,9 +40,8 @@ from alignkit.evaluation.probe_sets import (
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
+from alignkit.rewards.scorers import Scorer
 
-# A reward model or judge: (prompt chat, reply text) -> score, higher is better.
-Scorer = Callable[[Chat, str], float]
 # Mean per-token KL(policy || reference) estimated on the policy's own sampled replies.
 KLFn = Callable[[list[Chat], list[Generation]], float]
 Prompt = str | Chat
@@ -540,10 +539,18 @@ def run_grounded_probe(
 # winrate
 
 
-def _outcome(policy_score: float, reference_score: float, tie_tolerance: float) -> str:
+def _outcome(policy_score: float | None, reference_score: float | None, tie_tolerance: float) -> str:
+    # A reply the scorer cannot score (a reward model refuses a reply that writes template tokens as text,
+    # a judge gives no number) loses to one it can: that is the failure the probe is there to show.
+    if policy_score is None or reference_score is None:
+        return "tie" if policy_score is reference_score else "loss" if policy_score is None else "win"
     if abs(policy_score - reference_score) <= tie_tolerance:
         return "tie"
     return "win" if policy_score > reference_score else "loss"
+
+
+def _mean(values: list[float]) -> float | None:
+    return rounded(sum(values) / len(values)) if values else None
 
 
 def run_winrate_probe(
@@ -562,10 +569,12 @@ def run_winrate_probe(
     system_prompt: str | None = None,
     thresholds: ProbeThresholds | None = None,
 ) -> ProbeResult:
-    """Policy vs reference replies on held-out prompts, each scored by ``scorer``.
+    """Policy vs reference replies on held-out prompts, each scored by ``scorer`` (any ``rewards.Scorer``:
+    the reward model, function or judge that PPO/GRPO and ``prefs`` use, in one batched call per side).
 
     Sample ``i`` of the policy is compared with sample ``i`` of the reference for the same
-    prompt; a win counts 1, a tie (scores within ``tie_tolerance``) 1/2. ``kl_fn`` receives the
+    prompt; a win counts 1, a tie (scores within ``tie_tolerance``) 1/2; a reply the scorer cannot
+    score loses to one it can (counted in ``unscored_policy`` / ``unscored_reference``). ``kl_fn`` receives the
     prompts (one per policy reply) and the policy's replies and returns the mean per-token
     KL(policy || reference) estimate. Sampling defaults to temperature 1, top-p 1 because that
     estimate is an expectation under the policy's own distribution: tempered or truncated
@@ -580,24 +589,32 @@ def run_winrate_probe(
     )
     policy_out = _generate(policy_gen, chats, params)
     reference_out = _generate(reference_gen, chats, params)
+    pairs = [
+        (chat, sample, policy, reference)
+        for chat, policy_replies, reference_replies in zip(chats, policy_out, reference_out, strict=True)
+        for sample, (policy, reference) in enumerate(zip(policy_replies, reference_replies, strict=True))
+    ]
+    pair_chats = [chat for chat, _, _, _ in pairs]
+    policy_scores = scorer.score(pair_chats, [policy.text for _, _, policy, _ in pairs])
+    reference_scores = scorer.score(pair_chats, [reference.text for _, _, _, reference in pairs])
     rows: list[dict[str, Any]] = []
-    for chat, policy_replies, reference_replies in zip(chats, policy_out, reference_out, strict=True):
-        for sample, (policy, reference) in enumerate(zip(policy_replies, reference_replies, strict=True)):
-            policy_score = float(scorer(chat, policy.text))
-            reference_score = float(scorer(chat, reference.text))
-            if not (math.isfinite(policy_score) and math.isfinite(reference_score)):
+    for (chat, sample, policy, reference), policy_score, reference_score in zip(
+        pairs, policy_scores, reference_scores, strict=True
+    ):
+        for value in (policy_score, reference_score):
+            if value is not None and not math.isfinite(value):
                 raise ValueError(f"scorer returned a non-finite score for prompt {_user_text(chat)!r}")
-            rows.append(
-                {
-                    "prompt": _user_text(chat),
-                    "sample": sample,
-                    "policy_text": policy.text,
-                    "reference_text": reference.text,
-                    "policy_score": policy_score,
-                    "reference_score": reference_score,
-                    "outcome": _outcome(policy_score, reference_score, tie_tolerance),
-                }
-            )
+        rows.append(
+            {
+                "prompt": _user_text(chat),
+                "sample": sample,
+                "policy_text": policy.text,
+                "reference_text": reference.text,
+                "policy_score": policy_score,
+                "reference_score": reference_score,
+                "outcome": _outcome(policy_score, reference_score, tie_tolerance),
+            }
+        )
     outcomes = Counter(row["outcome"] for row in rows)
     extra_failures = []
     mean_kl: float | None = None
@@ -615,8 +632,10 @@ def run_winrate_probe(
         "ties": outcomes["tie"],
         "losses": outcomes["loss"],
         "win_rate": rounded((outcomes["win"] + 0.5 * outcomes["tie"]) / n_pairs),
-        "mean_policy_score": rounded(sum(r["policy_score"] for r in rows) / n_pairs),
-        "mean_reference_score": rounded(sum(r["reference_score"] for r in rows) / n_pairs),
+        "mean_policy_score": _mean([r["policy_score"] for r in rows if r["policy_score"] is not None]),
+        "mean_reference_score": _mean([r["reference_score"] for r in rows if r["reference_score"] is not None]),
+        "unscored_policy": sum(r["policy_score"] is None for r in rows),
+        "unscored_reference": sum(r["reference_score"] is None for r in rows),
         "mean_kl": rounded(mean_kl, 6),
         "temperature": temperature,
     }

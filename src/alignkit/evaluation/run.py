@@ -32,8 +32,9 @@ import torch
 from alignkit.config.base import config_to_yaml
 from alignkit.config.commands import ReportConfig, ReportRun
 from alignkit.config.probe import PROBE_NAMES, GroundedSection, ProbeConfig
+from alignkit.config.rl import RewardSection
 from alignkit.data.collate import pack
-from alignkit.data.formatting import format_chat, generation_prompt_ids
+from alignkit.data.formatting import generation_prompt_ids
 from alignkit.data.grounding import context_block
 from alignkit.data.prompts import read_prompt_chats
 from alignkit.data.records import load_records
@@ -46,7 +47,6 @@ from alignkit.evaluation.probe_sets import (
 )
 from alignkit.evaluation.probes import (
     FewShotExample,
-    Scorer,
     run_grounded_probe,
     run_hello_probe,
     run_refusal_probe,
@@ -61,9 +61,9 @@ from alignkit.generation.types import Chat, Generation, GenerationParams, Genera
 from alignkit.io import atomic_write_text
 from alignkit.models.loader import load_from_fields
 from alignkit.models.logprobs import token_forward
-from alignkit.models.reward_head import load_reward_model, score_sequences
 from alignkit.result import CommandResult, say
 from alignkit.retrieval.search import Retriever
+from alignkit.rewards.scorers import make_scorer
 
 Progress = Callable[[str], None]
 # Probes run in this order so that repetition can reuse the hello and grounded replies.
@@ -186,26 +186,14 @@ def regurgitation(cfg: ProbeConfig, generator: Generator, tokenizer: Any) -> Pro
 # Win rate: reward-model scorer, reference generator, KL estimate
 
 
-def _strip_special(text: str, tokenizer: Any) -> str:
-    """A reply that ran on may contain template tokens as text; the chat template refuses them."""
-    for token in tokenizer.all_special_tokens:
-        if token:
-            text = text.replace(token, "")
-    return text
-
-
-def reward_scorer(loaded: Any, *, batch_size: int = 8) -> Scorer:
-    """(chat, reply) -> reward: the conversation formatted with the reward model's own template."""
-
-    def score(chat: Chat, reply: str) -> float:
-        text = _strip_special(reply, loaded.tokenizer) or " "
-        formatted = format_chat(loaded.tokenizer, [*chat, {"role": "assistant", "content": text}])
-        (value,) = score_sequences(
-            loaded.model, [(formatted.input_ids, formatted.loss_mask)], batch_size=batch_size
-        )
-        return float(value)
-
-    return score
+def winrate_reward(cfg: ProbeConfig) -> RewardSection | None:
+    """Where the winrate probe's scores come from: ``winrate.reward`` (any reward source of PPO/GRPO), or
+    ``reward_model=DIR`` as its short form; None when neither is given."""
+    if cfg.winrate.reward is not None and cfg.reward_model:
+        raise ConfigError("give reward_model or winrate.reward, not both", field="winrate.reward")
+    if cfg.reward_model:
+        return RewardSection(kind="reward_model", reward_model=cfg.reward_model, batch_size=cfg.batch_size)
+    return cfg.winrate.reward
 
 
 class AdapterDisabledGenerator:
@@ -298,7 +286,7 @@ def _recorded_base_model(model_spec: str) -> str | None:
 
 def _reference_is_the_adapter_disabled(cfg: ProbeConfig) -> bool:
     """The winrate reference is the probed model with its adapter switched off (no second copy)."""
-    return "winrate" in cfg.probes and bool(cfg.reward_model) and cfg.reference_model is None
+    return "winrate" in cfg.probes and winrate_reward(cfg) is not None and cfg.reference_model is None
 
 
 @contextlib.contextmanager
@@ -328,8 +316,9 @@ def _reference_side(
 
 
 def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
-    """Policy vs reference on held-out prompts, reward-model scored, with the per-token KL."""
-    if not cfg.reward_model:
+    """Policy vs reference on held-out prompts, scored by the configured reward, with the per-token KL."""
+    reward = winrate_reward(cfg)
+    if reward is None:
         return skipped("winrate", "no reward model given")
     if cfg.winrate.prompts:
         chats = read_prompt_chats(cfg.winrate.prompts, field="winrate.prompts")
@@ -340,14 +329,14 @@ def winrate(cfg: ProbeConfig, policy: Any, generator: Any) -> ProbeResult:
         if isinstance(side, str):
             return skipped("winrate", side)
         reference_generator, reference_lm = side
-        loaded_rm = load_reward_model(cfg.reward_model, device=cfg.device, dtype=cfg.dtype)
+        scorer = make_scorer(reward, device=cfg.device, dtype=cfg.dtype)
         kl_fn = kl_function(
             policy.tokenizer, LogProbModel(policy.model), reference_lm, batch_size=cfg.batch_size
         )
         return run_winrate_probe(
             generator,
             reference_generator,
-            reward_scorer(loaded_rm, batch_size=cfg.batch_size),
+            scorer,
             list(chats),
             kl_fn=kl_fn,
             n_samples=cfg.winrate.n_samples,
