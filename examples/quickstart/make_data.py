@@ -2002,7 +2002,7 @@ def build(seed: int) -> dict[str, list[Any]]:
 
 
 # Ferrox records kept in the mixed training files: about as many as the entity records, so the
-# 104 SFT steps (832 examples) see most of both once.
+# SFT steps draw from both alike (64 steps of 8: about half an epoch of the 990 records).
 MIX_FERROX_SFT = 400
 
 
