@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import save_file
+from torch.distributed.tensor import DTensor
 
 from alignkit.config.base import load_config
 from alignkit.config.rl import GRPOConfig, PPOConfig
@@ -69,9 +70,10 @@ def generate_each_prompt_alone(original: Callable[..., Rollout]) -> Callable[...
 
 
 def dump_trainable(run: Any) -> None:
-    """Each process writes its trained parameters, for the test to compare across process counts."""
+    """Each process writes its trained parameters, for the test to compare across process counts
+    (full tensors: an FSDP shard is gathered, which every process does in the same order)."""
     params = {
-        name: param.detach().cpu().contiguous()
+        name: (param.full_tensor() if isinstance(param, DTensor) else param).detach().cpu().contiguous()
         for name, param in run.trainable.named_parameters()
         if param.requires_grad
     }

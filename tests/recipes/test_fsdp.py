@@ -18,6 +18,7 @@ from alignkit.config.base import load_config
 from alignkit.errors import ConfigError
 from alignkit.training.parallel import decoder_layers, optimizer_state_by_index, optimizer_state_by_name
 from tests.helpers.data import write_data
+from tests.helpers.rl import check_two_processes_match_one, metrics, rl_args
 from tests.recipes.test_sft_resume import assert_same_last_weights, last_weights, run_driver
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -172,6 +173,61 @@ def test_accelerate_launch_with_the_example_config_runs_fsdp(tmp_path: Path) -> 
     assert len(train_losses(out)) == 2
 
 
+# --- PPO and GRPO: the trainable module (policy + value model) is the root unit ----------------------
+
+
+def exported_weights(out: Path) -> dict[str, torch.Tensor]:
+    folder = out / "adapter" if (out / "adapter").is_dir() else out / "model"
+    name = "adapter_model.safetensors" if folder.name == "adapter" else "model.safetensors"
+    return load_file(str(folder / name))
+
+
+@needs_torchrun
+def test_fsdp_ppo_two_processes_match_one_process(tmp_path: Path) -> None:
+    """LoRA policy with a value head (both in the root unit), reference = the adapter disabled inside
+    the root's forward; 3 held-out prompts split 2 + 1, so the processes run unequal numbers of sampling
+    steps and no-grad forwards (on gathered weights: a per-layer all-gather there would hang)."""
+    held_out = tmp_path / "held_out.jsonl"
+    held_out.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Say yes.", "Count to three.", "Hi!")))
+    args = rl_args(tmp_path, "x", "train.lr=2e-3", "train.max_steps=2", "ppo.epochs=2", "train.batch_size=4",
+                   f"data.eval={held_out}", "train.eval_every=1")
+    args = [a for a in args if not a.startswith("out=")]
+    check_two_processes_match_one(
+        tmp_path, "ppo", args, ["train.grad_accum=1", "train.parallel=fsdp"], ["train.grad_accum=2"], port=29545,
+        compared=("reward", "kl", "advantages_mean", "advantages_std", "loss", "policy_loss", "value_loss",
+                  "clip_fraction", "approx_kl", "grad_norm"),
+    )  # fmt: skip
+    assert len(metrics(tmp_path / "two", "eval")) == 3  # before the first step, then after each
+    one, two = exported_weights(tmp_path / "one"), exported_weights(tmp_path / "two")
+    assert one.keys() == two.keys() and one
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=0, msg=key)
+
+
+@needs_torchrun
+def test_fsdp_grpo_full_fine_tuning_matches_one_process(tmp_path: Path) -> None:
+    """Full fine-tuning (the tied embedding/head sharded in the root unit, a frozen reference copy on
+    each process), 2 groups per process, μ = 2, β = 0.04; the checkpoint and the export hold full tensors."""
+    # adam_eps 1e-6: see test_fsdp_two_processes_match_one_process_with_accumulation.
+    args = rl_args(tmp_path, "x", "rollout.prompts_per_step=4", "grpo.group_size=4", "finetune=full",
+                   "train.lr=1e-4", "train.adam_eps=1e-6", "train.max_steps=2", "grpo.iterations=2",
+                   "grpo.beta=0.04", "train.batch_size=4")
+    args = [a for a in args if not a.startswith("out=")]
+    rows = check_two_processes_match_one(
+        tmp_path, "grpo", args, ["train.grad_accum=2", "train.parallel=fsdp"], ["train.grad_accum=4"],
+        port=29547, compared=("reward", "loss", "policy_loss", "kl_k3_token", "entropy"),
+    )  # fmt: skip
+    assert [row["step"] for row in rows] == [1, 2]
+    # The norm of a full model's gradient (about 7), summed in another order: equal to 1e-5 relative.
+    for row_one, row_two in zip(metrics(tmp_path / "one"), rows, strict=True):
+        assert row_two["grad_norm"] == pytest.approx(row_one["grad_norm"], rel=1e-5)
+    for name, (one, two) in [("checkpoint", (last_weights(tmp_path / "one"), last_weights(tmp_path / "two"))),
+                             ("export", (exported_weights(tmp_path / "one"), exported_weights(tmp_path / "two")))]:
+        assert one.keys() == two.keys() and one, name
+        for key in one:
+            torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=0, msg=f"{name} {key}")
+
+
 # --- config: what cannot shard is refused before anything loads ------------------------------------
 
 
@@ -185,8 +241,7 @@ def test_fsdp_refusals() -> None:
     for config in (SFTConfig, DPOConfig):
         with pytest.raises(ConfigError, match=r"finetune=qlora cannot be sharded with train.parallel=fsdp"):
             load_config(config, None, ["finetune=qlora", "train.parallel=fsdp"])
-    with pytest.raises(ConfigError, match=r"ppo and grpo do not support train.parallel=fsdp"):
-        load_config(GRPOConfig, None, ["train.parallel=fsdp"])
+    assert load_config(GRPOConfig, None, ["train.parallel=fsdp"]).train.parallel == "fsdp"  # RL shards too
     assert load_config(SFTConfig, None, ["finetune=qlora"]).train.parallel == "ddp"
 
 

@@ -8,9 +8,9 @@ updates on mini-batches of ``train.batch_size * train.grad_accum`` replies.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from alignkit.config.base import StrictModel
 from alignkit.config.common import ModelFields
@@ -126,13 +126,6 @@ class RLTrainSection(TrainSection):
     lr: float = Field(1e-5, gt=0)
     schedule: Literal["linear", "cosine", "constant"] = "constant"
 
-    @model_validator(mode="after")
-    def _no_fsdp(self) -> Self:
-        # PPO and GRPO run their own update loop (rollouts, a value model), which keeps a full replica per
-        # process and all-reduces gradients itself: it has no sharded path.
-        if self.parallel == "fsdp":
-            raise ValueError("ppo and grpo do not support train.parallel=fsdp yet; use train.parallel=ddp")
-        return self
 
 
 class RLFields(ModelFields, RunFields):

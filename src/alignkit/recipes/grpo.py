@@ -123,9 +123,10 @@ def run_grpo(cfg: GRPOConfig, *, stop_after_step: int | None = None, rollouts: C
         while run.state.step < run.total_steps:
             clock = PhaseClock()
             prompts, seed = run.next_prompts()
-            rollout = rollouts(
-                run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed, samples_per_prompt=group
-            )
+            with run.gathered():
+                rollout = rollouts(
+                    run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed, samples_per_prompt=group
+                )
             run.begin_step(rollout)
             clock.mark("generate")
             chats = [rollout.prompt_of(i).chat for i in range(len(rollout))]

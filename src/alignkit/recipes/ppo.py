@@ -214,7 +214,8 @@ def run_ppo(
         while run.state.step < run.total_steps:
             clock = PhaseClock()
             prompts, seed = run.next_prompts()
-            rollout = rollouts(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
+            with run.gathered():
+                rollout = rollouts(run.policy, run.tokenizer, prompts, cfg=cfg, seed=seed)
             run.begin_step(rollout)
             clock.mark("generate")
             scores = score_replies(

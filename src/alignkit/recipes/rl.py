@@ -20,6 +20,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from alignkit.training.checkpoint import (
     versions,
 )
 from alignkit.training.distributed import Distributed, setup_distributed
+from alignkit.training.parallel import gather_for_export
 from alignkit.training.rl_run import RLResult, RLRun, Trainable
 from alignkit.training.rollout import Rollout, generate
 from alignkit.training.step import autocast
@@ -118,21 +120,25 @@ def load_policy(cfg: RLFields, dist: Distributed) -> tuple[Any, Any]:
     return loaded, model
 
 
-def save_policy(cfg: RLFields, policy: Any, tokenizer: Any, output_dir: Path) -> Path:
-    """``model/`` (full) or ``adapter/`` that loads on ``cfg.model`` (stacked with the SFT adapter if any)."""
+def save_policy(cfg: RLFields, policy: Any, tokenizer: Any, output_dir: Path, *,
+                state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """``model/`` (full) or ``adapter/`` that loads on ``cfg.model`` (stacked with the SFT adapter if any).
+
+    ``state_dict``: the policy's weights gathered from FSDP shards (``gather_for_export``), else None.
+    """
 
     if cfg.finetune == "full":
-        save_trained_model(policy, tokenizer, output_dir / "model")
+        save_trained_model(policy, tokenizer, output_dir / "model", state_dict=state_dict)
         return output_dir / "model"
     final = output_dir / "adapter"
     if not cfg.adapter:
-        save_trained_model(policy, tokenizer, final)
+        save_trained_model(policy, tokenizer, final, state_dict=state_dict)
         return final
     from peft import PeftModel
 
 
     trained = output_dir / ".rl-adapter-on-sft"
-    policy.save_pretrained(trained, safe_serialization=True)
+    policy.save_pretrained(trained, safe_serialization=True, state_dict=state_dict)
     # The base alone: the SFT adapter is stacked on it below.
     base = load_from_fields(cfg, spec=cfg.model, device="cpu", seed=cfg.train.seed).model
     with peft_wrapping():
@@ -191,13 +197,14 @@ def micro_forward(run: RLRun, rollout: Rollout, micro: list[int], *, values: boo
     cfg = run.cfg
     batch = rollout.batch(micro, packed=cfg.train.packing, pad_id=run.pad_id).to(run.dist.device)
     with autocast(run.dist.device, run.trainable):
-        return token_forward(
+        return run.forward(partial(  # type: ignore[no-any-return]
+            token_forward,
             run.policy,
             batch,
             temperature=cfg.rollout.temperature,
             chunk_size=cfg.train.loss_chunk_size,
             value_model=run.value_model if values else None,
-        )
+        ))
 
 
 @torch.no_grad()
@@ -214,7 +221,7 @@ def rollout_tensors(
     was_training = run.trainable.training
     run.trainable.eval()
     # The same autocast as the training forwards (micro_forward): at an unchanged policy the ratio is 1.
-    with autocast(device, run.trainable):
+    with run.gathered(), autocast(device, run.trainable):
         _rollout_forwards(run, rollout, out, width=width, policy=policy, values=values, reference=reference)
     run.trainable.train(was_training)
     tensors = {key: torch.cat(rows) for key, rows in out.items() if rows}
@@ -322,8 +329,10 @@ def finish_run(run: RLRun, *, kind: str, stop_after_step: int | None, extra: dic
     """Saves the policy and a run manifest (unless stopped early for a test)."""
 
     cfg, output = run.cfg, None
-    if run.dist.is_main and (stop_after_step is None or run.state.step >= run.total_steps):
-        output = save_policy(cfg, run.policy, run.tokenizer, run.output_dir)
+    finished = stop_after_step is None or run.state.step >= run.total_steps
+    exported = gather_for_export(run.policy) if finished else None  # collective under FSDP: every rank gathers
+    if run.dist.is_main and finished:
+        output = save_policy(cfg, run.policy, run.tokenizer, run.output_dir, state_dict=exported)
         manifest = {
             "kind": kind,
             "config_hash": run.config_hash,
@@ -355,14 +364,15 @@ def evaluate(run: RLRun, source: Scorer, *, samples_per_prompt: int = 1) -> dict
     """
     started = time.perf_counter()
     prompts = run.eval_prompts[run.dist.rank :: run.dist.world_size]
-    rollout = generate(
-        run.policy,
-        run.tokenizer,
-        prompts,
-        cfg=run.cfg,
-        seed=run.cfg.rollout.eval_seed,
-        samples_per_prompt=samples_per_prompt,
-    )
+    with run.gathered():
+        rollout = generate(
+            run.policy,
+            run.tokenizer,
+            prompts,
+            cfg=run.cfg,
+            seed=run.cfg.rollout.eval_seed,
+            samples_per_prompt=samples_per_prompt,
+        )
     scores = score_replies(
         source,
         [rollout.prompt_of(i).chat for i in range(len(rollout))],

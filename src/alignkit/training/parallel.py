@@ -7,14 +7,18 @@ so a process holds one layer's full weights at a time plus its own shard of ever
 embeddings, final norm, LM head (and a reward head) and spans the whole loss computation, which calls
 the trunk and the head separately.
 
-Gradients are averaged over processes as under DDP, so the loop's loss scaling is the same. A
+Gradients are averaged over processes as under DDP, so the loop's loss scaling is the same (the PPO/GRPO
+update, which sums gradients over processes, weights its micro-batches by the world size under FSDP). The RL ``Trainable``
+(policy and value model) is a root unit too; sampling runs on gathered weights (``gathered``). A
 checkpoint holds full (unsharded) tensors in the single-process layout: gathered on every rank, written
 by rank 0, readable by any process layout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -60,9 +64,48 @@ def shard_model(root: torch.nn.Module, model: torch.nn.Module, *, compute_dtype:
                           "_no_split_modules); use train.parallel=ddp", field="train.parallel")
     policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
     for index, layer in enumerate(layers):
-        # The last layer's weights are needed again at once by backward: keeping them saves one all-gather.
-        fully_shard(layer, mp_policy=policy, reshard_after_forward=index < len(layers) - 1)
+        fully_shard(layer, mp_policy=policy, reshard_after_forward=_reshards_after_forward(index, len(layers)))
     fully_shard(root, mp_policy=policy)
+
+
+def _reshards_after_forward(index: int, count: int) -> bool:
+    """Whether layer ``index`` of ``count`` frees its gathered weights after its forward: all but the
+    last, whose weights backward needs again at once (keeping them saves one all-gather)."""
+    return index < count - 1
+
+
+@contextlib.contextmanager
+def gathered(root: torch.nn.Module, model: torch.nn.Module) -> Iterator[None]:
+    """Every FSDP unit of ``root`` (sharded by ``shard_model(root, model)``) holds its full weights for
+    the duration and keeps them across forwards; resharded at the end. Collective: every process enters
+    and leaves together. The identity for an unsharded ``root``.
+
+    Why: sampling runs one forward per new token, and processes stop at different lengths, so the
+    per-layer all-gathers of a sharded forward would leave them waiting on each other for ever; the
+    no-grad passes over a process's own share (unequal on held-out prompts) have the same problem.
+    Gathered once, those forwards need no collective at all. The price is one full copy of the weights
+    per process meanwhile, as for generation under FSDP or ZeRO-3 elsewhere.
+
+    ``root``'s forward must run the callable it is given (``rl_run.Trainable``): FSDP takes the first
+    module to run a forward as its root, so one runs through ``root`` before any layer runs alone.
+    """
+    units = [module for module in root.modules() if isinstance(module, FSDPModule)]
+    if not units:
+        yield
+        return
+    with torch.no_grad():
+        root(lambda: None)
+    for unit in units:
+        unit.unshard()
+        unit.set_reshard_after_forward(False, recurse=False)
+    try:
+        yield
+    finally:
+        layers = decoder_layers(model)
+        for index, layer in enumerate(layers):
+            layer.set_reshard_after_forward(_reshards_after_forward(index, len(layers)), recurse=False)  # type: ignore[operator]
+        for unit in units:
+            unit.reshard()
 
 
 def is_sharded(model: torch.nn.Module) -> bool:

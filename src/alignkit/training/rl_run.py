@@ -1,11 +1,17 @@
 """``RLRun``: the bookkeeping of one PPO/GRPO run: optimizer, scheduler, prompt sampler, rollout RNG,
 KL controller, checkpoints, metrics, and the update step with the non-finite guard (skip, count, abort
 after ``train.max_nonfinite_steps``), summing gradients over processes.
+
+With several processes each either holds a replica and gradients are all-reduced in buckets
+(``train.parallel=ddp``), or the policy, value model and their optimizer state are sharded with FSDP2
+(``fsdp``, see ``training/parallel.py``): the ``Trainable`` is the root unit and every forward that
+trains runs through it; sampling and the no-grad passes run inside ``RLRun.gathered()``.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import math
 import time
@@ -19,16 +25,16 @@ import torch
 from alignkit.config.rl import RLFields
 from alignkit.data.prompt_sets import Prompt
 from alignkit.models.reference import Reference
+from alignkit.training import parallel
 from alignkit.training.checkpoint import (
     LoopState,
 )
 from alignkit.training.distributed import Distributed
 from alignkit.training.loop import MetricsWriter, Progress, build_optimizer, build_scheduler, peak_memory_mb
-from alignkit.training.parallel import all_reduce_gradients
 from alignkit.training.rollout import Rollout
 from alignkit.training.run_state import RunState
 from alignkit.training.sampler import ResumableSampler
-from alignkit.training.step import NonFiniteGuard, accumulate, clip_and_step
+from alignkit.training.step import NonFiniteGuard, accumulate, autocast_dtype, clip_and_step
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +48,21 @@ def _decode_rng(rng: torch.Generator, text: str) -> None:
 
 
 class Trainable(torch.nn.Module):
-    """Every trained parameter in one module: one optimizer, one checkpoint (names say whose)."""
+    """Every trained parameter in one module: one optimizer, one checkpoint (names say whose).
+
+    Its forward runs the computation it is given (a per-token forward of the policy, with values or
+    the adapter-disabled reference): under FSDP this module is the root unit, whose hooks gather the
+    embeddings, LM head and value head around the whole computation, which calls the trunk and the
+    heads separately.
+    """
 
     def __init__(self, policy: Any, value_model: torch.nn.Module | None = None) -> None:
         super().__init__()
         self.policy = policy
         self.value_model = value_model
+
+    def forward(self, computation: Callable[[], Any]) -> Any:
+        return computation()
 
 
 @dataclass
@@ -76,6 +91,11 @@ class RLRun:
         train = self.cfg.train
         per_step = self.cfg.rollout.prompts_per_step
         self.total_steps = train.max_steps or max(1, math.ceil(train.epochs * len(self.prompts) / per_step))
+        self.sharded = train.parallel == "fsdp" and self.dist.world_size > 1
+        if self.sharded:
+            # Before the optimizer is built: sharding swaps every parameter for its DTensor shard.
+            parallel.shard_model(self.trainable, self.trainable,
+                                 compute_dtype=autocast_dtype(self.dist.device, self.trainable))
         self.optimizer = build_optimizer(self.trainable, train)
         self.scheduler = build_scheduler(self.optimizer, train, self.total_steps * self.updates_per_step)
         self.sampler = ResumableSampler(
@@ -88,7 +108,7 @@ class RLRun:
         self.run_state = RunState(
             output_dir=self.output_dir, model=self.trainable, optimizer=self.optimizer, scheduler=self.scheduler,
             sampler=self.sampler, config_hash=self.config_hash, keep_last=train.keep_last, dist=self.dist,
-            extra_state=self._extra_state, load_extra_state=self._load_extra_state,
+            sharded=self.sharded, extra_state=self._extra_state, load_extra_state=self._load_extra_state,
         )
         self.resumed_from = self.last_checkpoint = self.run_state.restore(self.cfg.resume)
         self.state = self.run_state.state
@@ -109,6 +129,16 @@ class RLRun:
     @property
     def value_model(self) -> Any:
         return self.trainable.value_model
+
+    def gathered(self) -> contextlib.AbstractContextManager[None]:
+        """Full weights on every process for sampling and no-grad passes (``parallel.gathered``);
+        nothing to do for a replica."""
+        return parallel.gathered(self.trainable, self.trainable) if self.sharded else contextlib.nullcontext()
+
+    def forward(self, computation: Callable[[], Any]) -> Any:
+        """``computation`` (which calls the policy or the value model) as one forward of the trainable
+        module: under FSDP the root unit's hooks must wrap every forward that trains."""
+        return self.trainable(computation)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -179,15 +209,22 @@ class RLRun:
         def weight(micro: list[int]) -> float:
             return float(lengths[micro].sum()) / max(total_tokens, 1.0)
 
+        # FSDP averages gradients over processes where the replica path sums them: x world size, the same sum.
+        scale = self.dist.world_size if self.sharded else 1
+        def gradient_weight(micro: list[int]) -> float:
+            return weight(micro) * scale
+
         loss_sum, sums = 0.0, dict[str, float]()
-        # Gradients are summed over processes below, in buckets (no DDP wrapper: the policy also generates).
-        for micro, (loss, metrics) in zip(micro_batches, accumulate(micro_batches, micro_loss, weight), strict=True):
+        # A replica's gradients are summed over processes below, in buckets (no DDP wrapper: the policy also
+        # generates); FSDP sums them itself, reduce-scattering after each backward.
+        for micro, (loss, metrics) in zip(micro_batches, accumulate(micro_batches, micro_loss, gradient_weight),
+                                       strict=True):
             loss_sum += loss * weight(micro)
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0.0) + value * weight(micro)
         loss_sum = self.dist.all_sum(loss_sum)
-        if self.dist.world_size > 1:
-            all_reduce_gradients(self.params)
+        if self.dist.world_size > 1 and not self.sharded:
+            parallel.all_reduce_gradients(self.params)
         if self.state.step + 1 in self.cfg.train.inject_nonfinite_at and self._updates_this_step == 0:
             loss_sum = float("nan")  # testing aid: the first update of these steps
         self._updates_this_step += 1
