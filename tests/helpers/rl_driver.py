@@ -6,7 +6,7 @@ Two test-only changes, given to ``run_ppo`` / ``run_grpo`` as their ``rollouts``
 parameters (seams, not patched module imports):
 
 - Each rollout prompt is sampled alone, from a seed of its own (its index in the prompt file and the
-  step). The recipes seed a step's sampling per process (step seed + rank) and draw one sampling
+  step; a resumed run counts steps from its checkpoint's). The recipes seed a step's sampling per process (step seed + rank) and draw one sampling
   stream per generation batch, so which reply a prompt gets depends on how the prompts were shared
   out between processes. Sampled this way, one process and two processes see the same replies, and
   what is left to compare is everything after sampling: rewards, advantages, losses, updates.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,11 +31,12 @@ from alignkit.config.rl import GRPOConfig, PPOConfig
 from alignkit.data.prompt_sets import Prompt
 from alignkit.recipes.grpo import run_grpo
 from alignkit.recipes.ppo import run_ppo
+from alignkit.training.checkpoint import checkpoint_dirs, find_resume_checkpoint
 from alignkit.training.rollout import Rollout, generate
 
 
-def generate_each_prompt_alone(original: Callable[..., Rollout]) -> Callable[..., Rollout]:
-    steps = itertools.count()
+def generate_each_prompt_alone(original: Callable[..., Rollout], *, first_step: int = 0) -> Callable[..., Rollout]:
+    steps = itertools.count(first_step)
 
     def generate(
         policy: Any,
@@ -85,8 +87,10 @@ def main() -> None:
     kind, overrides = sys.argv[1], sys.argv[2:]
     config_class: Any = PPOConfig if kind == "ppo" else GRPOConfig
     run: Any = run_ppo if kind == "ppo" else run_grpo
-    run(load_config(config_class, None, overrides), rollouts=generate_each_prompt_alone(generate),
-        before_finish=dump_trainable)
+    cfg = load_config(config_class, None, overrides)
+    resumed = find_resume_checkpoint(Path(cfg.out), cfg.resume)
+    first_step = next((step for step, folder in checkpoint_dirs(Path(cfg.out) / "checkpoints") if folder == resumed), 0)
+    run(cfg, rollouts=generate_each_prompt_alone(generate, first_step=first_step), before_finish=dump_trainable)
 
 
 if __name__ == "__main__":

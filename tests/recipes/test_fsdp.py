@@ -18,7 +18,7 @@ from alignkit.config.base import load_config
 from alignkit.errors import ConfigError
 from alignkit.training.parallel import decoder_layers, optimizer_state_by_index, optimizer_state_by_name
 from tests.helpers.data import write_data
-from tests.helpers.rl import check_two_processes_match_one, metrics, rl_args
+from tests.helpers.rl import check_two_processes_match_one, metrics, rl_args, run_rl_driver
 from tests.recipes.test_sft_resume import assert_same_last_weights, last_weights, run_driver
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -205,19 +205,26 @@ def test_fsdp_ppo_two_processes_match_one_process(tmp_path: Path) -> None:
 
 
 @needs_torchrun
-def test_fsdp_grpo_full_fine_tuning_matches_one_process(tmp_path: Path) -> None:
+def test_fsdp_grpo_full_fine_tuning_resumed_matches_one_process(tmp_path: Path) -> None:
     """Full fine-tuning (the tied embedding/head sharded in the root unit, a frozen reference copy on
-    each process), 2 groups per process, μ = 2, β = 0.04; the checkpoint and the export hold full tensors."""
+    each process), 2 groups per process, μ = 2, β = 0.04. The 2-process run ends after step 1 and resumes
+    from that sharded checkpoint (weights and AdamW state); it still ends where one
+    uninterrupted process does, and the checkpoint and the export hold full tensors."""
     # adam_eps 1e-6: see test_fsdp_two_processes_match_one_process_with_accumulation.
     args = rl_args(tmp_path, "x", "rollout.prompts_per_step=4", "grpo.group_size=4", "finetune=full",
                    "train.lr=1e-4", "train.adam_eps=1e-6", "train.max_steps=2", "grpo.iterations=2",
-                   "grpo.beta=0.04", "train.batch_size=4")
+                   "grpo.beta=0.04", "train.batch_size=4", "train.save_every=1")
     args = [a for a in args if not a.startswith("out=")]
+    sharded = ["train.grad_accum=2", "train.parallel=fsdp"]
+    first = run_rl_driver("grpo", [*args, f"out={tmp_path / 'two'}", *sharded, "train.max_steps=1"], port=29546)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert [row["step"] for row in metrics(tmp_path / "two")] == [1]
+    step_one = metrics(tmp_path / "two")[0]
     rows = check_two_processes_match_one(
-        tmp_path, "grpo", args, ["train.grad_accum=2", "train.parallel=fsdp"], ["train.grad_accum=4"],
-        port=29547, compared=("reward", "loss", "policy_loss", "kl_k3_token", "entropy"),
+        tmp_path, "grpo", args, sharded, ["train.grad_accum=4"], port=29547, compared=("reward", "loss", "policy_loss", "kl_k3_token", "entropy"),
     )  # fmt: skip
     assert [row["step"] for row in rows] == [1, 2]
+    assert rows[0] == step_one  # kept from the first run, timings and all: the second one resumed at step 2
     # The norm of a full model's gradient (about 7), summed in another order: equal to 1e-5 relative.
     for row_one, row_two in zip(metrics(tmp_path / "one"), rows, strict=True):
         assert row_two["grad_norm"] == pytest.approx(row_one["grad_norm"], rel=1e-5)
