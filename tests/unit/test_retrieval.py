@@ -13,7 +13,7 @@ from alignkit.config.synth import DEFAULT_GROUNDED_INSTRUCTION
 from alignkit.data.grounding import context_block, grounded_system
 from alignkit.errors import DataError
 from alignkit.retrieval.augment import retrieve_and_format
-from alignkit.retrieval.chunking import chunk_document, token_windows
+from alignkit.retrieval.chunking import chunk_document, sentence_spans, sentence_windows, token_windows
 from alignkit.retrieval.documents import html_to_text, read_documents
 from alignkit.retrieval.evaluate import retrieval_metrics
 from alignkit.retrieval.fusion import reciprocal_rank_fusion
@@ -53,15 +53,45 @@ def test_chunks_overlap_and_map_back_to_the_text():
         assert text[c.start : c.end] == c.text
 
 
-def test_chunking_with_the_real_tokenizer_keeps_offsets(tokenizer):
+def test_sentence_windows_by_hand():
+    # [3, 3, 3, 3], size 7: two sentences fit; overlap 3 keeps the last one -> start at 1, then 2.
+    assert sentence_windows([3, 3, 3, 3], 7, 3) == [(0, 2), (1, 3), (2, 4)]
+    assert sentence_windows([3, 3, 3, 3], 7, 0) == [(0, 2), (2, 4)]
+    # The kept sentence (2) and the next one (7) exceed 5: no overlap, or (1, 2) would repeat "2".
+    # The 7-token sentence is a range of its own.
+    assert sentence_windows([3, 2, 7, 1], 5, 2) == [(0, 2), (2, 3), (3, 4)]
+    assert sentence_windows([], 5, 2) == []
+
+
+def test_sentences_split_at_line_breaks_and_sentence_ends_only():
+    text = 'The Link weighs 1.4 kg. It costs $89!\n- Colours: black, orange\n\n"Quiet," she said "now." End'
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "The Link weighs 1.4 kg.", "It costs $89!", "- Colours: black, orange", '"Quiet," she said "now."', "End"]
+
+
+def test_sentence_chunks_by_hand():
+    """Sentences of 3, 2, 7 and 1 words, size 5, overlap 2: the 7-word sentence is cut by tokens."""
+    text = "a b c. d e.\nf g h i j k l. m."
+    chunks = chunk_document(text, "doc.txt", "sha", WordTokenizer(), chunk_tokens=5, overlap_tokens=2)
+    assert [c.text for c in chunks] == ["a b c. d e.", "f g h i j", "i j k l.", "m."]
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+
+
+@pytest.mark.parametrize("split", ["sentences", "tokens"])
+def test_chunking_with_the_real_tokenizer_keeps_offsets(tokenizer, split):
     text = "The Ferrox Coil cable is 120 cm long.\n\nThe Link weighs 1.4 kg. " * 6
-    chunks = chunk_document(text, "d", "s", tokenizer, chunk_tokens=20, overlap_tokens=5)
+    # Overlap 14: room for either sentence (9 and 14 tokens) at the start of the next chunk.
+    chunks = chunk_document(text, "d", "s", tokenizer, chunk_tokens=30, overlap_tokens=14, split=split)
     assert len(chunks) > 3
     for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start < a.end  # consecutive chunks overlap
     for c in chunks:
         assert text[c.start : c.end] == c.text
-        assert len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) <= 21
+        # Re-tokenized alone, a chunk's text may merge or split a token at its edges.
+        assert len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) <= 32
+        if split == "sentences":  # whole sentences only
+            assert c.text.startswith("The ") and c.text.endswith((" long.", " kg.")), c.text
 
 
 def test_rrf_against_a_hand_computed_ranking():

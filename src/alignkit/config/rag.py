@@ -10,17 +10,23 @@ from alignkit.config.base import StrictModel
 from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
 
 SearchMode = Literal["lexical", "dense", "fused"]
+ChunkSplit = Literal["sentences", "tokens"]
 
 
 class ChunkingConfig(StrictModel):
-    """How documents are cut: windows of model tokens that overlap, so a fact cut at one window's
-    edge is whole in the next."""
+    """How documents are cut: runs of whole sentences (or fixed windows) of model tokens that
+    overlap, so a fact at one chunk's edge is whole in the next."""
 
     tokenizer: str = Field(
         "embedded", description="model spec whose tokenizer counts the tokens (embedded | a folder | .gguf)"
     )
     chunk_tokens: int = Field(400, gt=0, description="tokens per chunk")
     overlap_tokens: int = Field(64, ge=0, description="tokens shared by consecutive chunks")
+    split: ChunkSplit = Field(
+        "sentences",
+        description="sentences: whole sentences up to chunk_tokens (a longer one is cut by tokens); "
+        "tokens: fixed token windows that may cut a sentence",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingConfig:

@@ -36,6 +36,7 @@ def rag_index_command(cfg: RagIndexConfig, progress: Progress | None = None) -> 
         chunk_tokens=cfg.chunking.chunk_tokens,
         overlap_tokens=cfg.chunking.overlap_tokens,
         tokenizer_name=cfg.chunking.tokenizer,
+        split=cfg.chunking.split,
         dense=cfg.dense,
     )
     line = (f"indexed {report.documents} documents ({report.chunked_documents} chunked, "

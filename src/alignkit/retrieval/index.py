@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from alignkit.config.rag import ChunkSplit
 from alignkit.data.grounding import STOPWORDS
 from alignkit.errors import ConfigError, DataError
 from alignkit.io import atomic_folder, first_mismatch, verify_manifest
@@ -131,13 +132,15 @@ def build_index(
     chunk_tokens: int,
     overlap_tokens: int,
     tokenizer_name: str,
+    split: ChunkSplit = "sentences",
     dense: bool = False,
     encoder_factory: Callable[[], DenseEncoder] = DenseEncoder,
 ) -> BuildReport:
     """Chunk, index and write ``out`` atomically; unchanged documents of an existing index are reused."""
     started = time.perf_counter()
     out = Path(out)
-    chunking = {"tokenizer": tokenizer_name, "chunk_tokens": chunk_tokens, "overlap_tokens": overlap_tokens}
+    chunking = {"tokenizer": tokenizer_name, "chunk_tokens": chunk_tokens, "overlap_tokens": overlap_tokens,
+                "split": split}
     previous, previous_rows = _previous(out, chunking)
     chunks: list[Chunk] = []
     reused = 0
@@ -156,6 +159,7 @@ def build_index(
                 tokenizer,
                 chunk_tokens=chunk_tokens,
                 overlap_tokens=overlap_tokens,
+                split=split,
             )
         )
     if not chunks:
