@@ -21,9 +21,9 @@ from alignkit.evaluation.probes import (
     run_refusal_probe,
     run_regurgitation_probe,
     run_repetition_probe,
-    run_winrate_probe,
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
+from alignkit.evaluation.winrate import run_winrate_probe
 from alignkit.generation.types import Chat, Generation, GenerationParams
 
 # (chat, params, sample index) -> the reply to return.

@@ -15,6 +15,7 @@ file, line and field, or, with ``on_bad_record="skip"``, skipped and counted by 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,11 @@ from alignkit.errors import DataError
 
 # A chat is a list of {"role": ..., "content": ...} dicts, as chat templates take them.
 Chat = list[dict[str, str]]
+
+
+def last_user_text(chat: Sequence[dict[str, str]]) -> str | None:
+    """The content of the chat's last user turn (what a retriever searches with, a probe row shows)."""
+    return next((turn["content"] for turn in reversed(chat) if turn.get("role") == "user"), None)
 ROLES = ("system", "user", "assistant")
 
 

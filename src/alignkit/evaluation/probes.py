@@ -14,12 +14,13 @@ The probes and the symptom each one catches:
 - ``repetition``: distinct-1/2 and replies that end in an n-gram loop.
 - ``refusal``: refusal rate on harmful requests, over-refusal on harmless look-alikes.
 - ``grounded``: "I don't know" on questions the context cannot answer, accuracy otherwise.
-- ``winrate``: policy against reference, scored by a reward model or judge, with the KL.
+
+The ``winrate`` probe (policy against reference, scored by a reward model or judge, with the KL) is in
+``evaluation/winrate.py``.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ from typing import Any, Literal
 from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
 from alignkit.config.probe import ProbeThresholds
 from alignkit.data.grounding import grounded_system
+from alignkit.data.prompts import last_user_text
 from alignkit.errors import AlignkitError, ConfigError
 from alignkit.evaluation import metrics
 from alignkit.evaluation.probe_results import ProbeResult, rate, rounded, verdict
@@ -40,17 +42,14 @@ from alignkit.evaluation.probe_sets import (
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
-from alignkit.rewards.scorers import Scorer
 
-# Mean per-token KL(policy || reference) estimated on the policy's own sampled replies.
-KLFn = Callable[[list[Chat], list[Generation]], float]
 Prompt = str | Chat
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
 
 
-def _as_chat(prompt: Prompt, system_prompt: str | None = None) -> Chat:
+def as_chat(prompt: Prompt, system_prompt: str | None = None) -> Chat:
     """A bare string is one user turn; a chat is used as given (a system prompt is prepended)."""
     chat: Chat = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     if system_prompt is not None and not (chat and chat[0].get("role") == "system"):
@@ -58,15 +57,7 @@ def _as_chat(prompt: Prompt, system_prompt: str | None = None) -> Chat:
     return chat
 
 
-def _user_text(chat: Chat) -> str:
-    """The last user turn: what a row shows as its prompt."""
-    for turn in reversed(chat):
-        if turn.get("role") == "user":
-            return turn.get("content", "")
-    return ""
-
-
-def _generate(generator: Generator, chats: list[Chat], params: GenerationParams) -> list[list[Generation]]:
+def generate_replies(generator: Generator, chats: list[Chat], params: GenerationParams) -> list[list[Generation]]:
     """Call the generator and check it returned ``num_samples`` replies for every chat."""
     if not chats:
         return []
@@ -119,12 +110,12 @@ def run_hello_probe(
         raise ConfigError("must be >= 0", field="n_samples")
     thresholds = thresholds or ProbeThresholds()
     prompt_texts = list(greeting_prompts() if prompts is None else prompts)
-    chats = [_as_chat(text, system_prompt) for text in prompt_texts]
-    greedy = _generate(
+    chats = [as_chat(text, system_prompt) for text in prompt_texts]
+    greedy = generate_replies(
         generator, chats, GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
     )
     sampled = (
-        _generate(
+        generate_replies(
             generator,
             chats,
             GenerationParams(
@@ -209,12 +200,12 @@ def run_regurgitation_probe(
     min_span = thresholds.regurgitation_min_span if min_span is None else min_span
     if not prompts:
         raise ConfigError("the regurgitation probe needs at least one prompt", field="prompts")
-    chats = [_as_chat(p, system_prompt) for p in prompts]
+    chats = [as_chat(p, system_prompt) for p in prompts]
     params = GenerationParams(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, num_samples=n_samples, seed=seed
     )
     rows: list[dict[str, Any]] = []
-    for chat, outputs in zip(chats, _generate(generator, chats, params), strict=True):
+    for chat, outputs in zip(chats, generate_replies(generator, chats, params), strict=True):
         for sample, gen in enumerate(outputs):
             if gen.text and not gen.token_ids:
                 raise AlignkitError(
@@ -224,7 +215,7 @@ def run_regurgitation_probe(
             match = train_index.longest_match(gen.token_ids)
             rows.append(
                 {
-                    "prompt": _user_text(chat),
+                    "prompt": last_user_text(chat) or "",
                     "sample": sample,
                     "text": gen.text,
                     "length": len(gen.token_ids),
@@ -299,7 +290,7 @@ def run_repetition_probe(
     if prompts:
         if generator is None:
             raise ConfigError("prompts were given without a generator", field="prompts")
-        chats = [_as_chat(p, system_prompt) for p in prompts]
+        chats = [as_chat(p, system_prompt) for p in prompts]
         params = GenerationParams(
             max_new_tokens=max_new_tokens,
             temperature=temperature,
@@ -307,8 +298,8 @@ def run_repetition_probe(
             num_samples=n_samples,
             seed=seed,
         )
-        for chat, outputs in zip(chats, _generate(generator, chats, params), strict=True):
-            replies.extend(("repetition", _user_text(chat), gen.text) for gen in outputs)
+        for chat, outputs in zip(chats, generate_replies(generator, chats, params), strict=True):
+            replies.extend(("repetition", last_user_text(chat) or "", gen.text) for gen in outputs)
     if not replies:
         raise ConfigError(
             "the repetition probe needs prompts or earlier probe results to reuse", field="prompts"
@@ -381,8 +372,8 @@ def run_refusal_probe(
     labelled = [(name, prompt) for name, prompts in sets.items() for prompt in prompts]
     if not labelled:
         raise ConfigError("the refusal probe needs harmful or harmless prompts", field="harmful")
-    chats = [_as_chat(prompt, system_prompt) for _, prompt in labelled]
-    outputs = _generate(generator, chats, GenerationParams(max_new_tokens=max_new_tokens, seed=seed))
+    chats = [as_chat(prompt, system_prompt) for _, prompt in labelled]
+    outputs = generate_replies(generator, chats, GenerationParams(max_new_tokens=max_new_tokens, seed=seed))
     rows: list[dict[str, Any]] = [
         {
             "set": name,
@@ -475,7 +466,7 @@ def run_grounded_probe(
     if retrieve is not None:
         items = [replace(item, context=retrieve(item.question)) for item in items]
     chats = [grounded_chat(item, instruction, few_shot) for item in items]
-    outputs = _generate(generator, chats, GenerationParams(max_new_tokens=max_new_tokens, seed=seed))
+    outputs = generate_replies(generator, chats, GenerationParams(max_new_tokens=max_new_tokens, seed=seed))
     rows: list[dict[str, Any]] = []
     for item, out in zip(items, outputs, strict=True):
         text = out[0].text
@@ -537,111 +528,3 @@ def run_grounded_probe(
 
 # ---------------------------------------------------------------------------------------------
 # winrate
-
-
-def _outcome(policy_score: float | None, reference_score: float | None, tie_tolerance: float) -> str:
-    # A reply the scorer cannot score (a reward model refuses a reply that writes template tokens as text,
-    # a judge gives no number) loses to one it can: that is the failure the probe is there to show.
-    if policy_score is None or reference_score is None:
-        return "tie" if policy_score is reference_score else "loss" if policy_score is None else "win"
-    if abs(policy_score - reference_score) <= tie_tolerance:
-        return "tie"
-    return "win" if policy_score > reference_score else "loss"
-
-
-def _mean(values: list[float]) -> float | None:
-    return rounded(sum(values) / len(values)) if values else None
-
-
-def run_winrate_probe(
-    policy_gen: Generator,
-    reference_gen: Generator,
-    scorer: Scorer,
-    prompts: Sequence[Prompt],
-    *,
-    kl_fn: KLFn | None = None,
-    n_samples: int = 1,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    max_new_tokens: int = 256,
-    seed: int = 0,
-    tie_tolerance: float = 0.0,
-    system_prompt: str | None = None,
-    thresholds: ProbeThresholds | None = None,
-) -> ProbeResult:
-    """Policy vs reference replies on held-out prompts, each scored by ``scorer`` (any ``rewards.Scorer``:
-    the reward model, function or judge that PPO/GRPO and ``prefs`` use, in one batched call per side).
-
-    Sample ``i`` of the policy is compared with sample ``i`` of the reference for the same
-    prompt; a win counts 1, a tie (scores within ``tie_tolerance``) 1/2; a reply the scorer cannot
-    score loses to one it can (counted in ``unscored_policy`` / ``unscored_reference``). ``kl_fn`` receives the
-    prompts (one per policy reply) and the policy's replies and returns the mean per-token
-    KL(policy || reference) estimate. Sampling defaults to temperature 1, top-p 1 because that
-    estimate is an expectation under the policy's own distribution: tempered or truncated
-    sampling would bias it.
-    """
-    thresholds = thresholds or ProbeThresholds()
-    if not prompts:
-        raise ConfigError("the winrate probe needs at least one prompt", field="prompts")
-    chats = [_as_chat(p, system_prompt) for p in prompts]
-    params = GenerationParams(
-        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, num_samples=n_samples, seed=seed
-    )
-    policy_out = _generate(policy_gen, chats, params)
-    reference_out = _generate(reference_gen, chats, params)
-    pairs = [
-        (chat, sample, policy, reference)
-        for chat, policy_replies, reference_replies in zip(chats, policy_out, reference_out, strict=True)
-        for sample, (policy, reference) in enumerate(zip(policy_replies, reference_replies, strict=True))
-    ]
-    pair_chats = [chat for chat, _, _, _ in pairs]
-    policy_scores = scorer.score(pair_chats, [policy.text for _, _, policy, _ in pairs])
-    reference_scores = scorer.score(pair_chats, [reference.text for _, _, _, reference in pairs])
-    rows: list[dict[str, Any]] = []
-    for (chat, sample, policy, reference), policy_score, reference_score in zip(
-        pairs, policy_scores, reference_scores, strict=True
-    ):
-        for value in (policy_score, reference_score):
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"scorer returned a non-finite score for prompt {_user_text(chat)!r}")
-        rows.append(
-            {
-                "prompt": _user_text(chat),
-                "sample": sample,
-                "policy_text": policy.text,
-                "reference_text": reference.text,
-                "policy_score": policy_score,
-                "reference_score": reference_score,
-                "outcome": _outcome(policy_score, reference_score, tie_tolerance),
-            }
-        )
-    outcomes = Counter(row["outcome"] for row in rows)
-    extra_failures = []
-    mean_kl: float | None = None
-    if kl_fn is not None:
-        kl_chats = [chat for chat, out in zip(chats, policy_out, strict=True) for _ in out]
-        mean_kl = float(kl_fn(kl_chats, [g for out in policy_out for g in out]))
-        if not math.isfinite(mean_kl):
-            # JSON cannot hold NaN/inf, and a non-finite KL means the log-probs broke.
-            extra_failures.append(f"mean_kl is not finite ({mean_kl})")
-            mean_kl = None
-    n_pairs = len(rows)
-    summary: dict[str, Any] = {
-        "n_pairs": n_pairs,
-        "wins": outcomes["win"],
-        "ties": outcomes["tie"],
-        "losses": outcomes["loss"],
-        "win_rate": rounded((outcomes["win"] + 0.5 * outcomes["tie"]) / n_pairs),
-        "mean_policy_score": _mean([r["policy_score"] for r in rows if r["policy_score"] is not None]),
-        "mean_reference_score": _mean([r["reference_score"] for r in rows if r["reference_score"] is not None]),
-        "unscored_policy": sum(r["policy_score"] is None for r in rows),
-        "unscored_reference": sum(r["reference_score"] is None for r in rows),
-        "mean_kl": rounded(mean_kl, 6),
-        "temperature": temperature,
-    }
-    checks: list[tuple[str, float | None, Literal["min", "max"]]] = [
-        ("win_rate", thresholds.min_win_rate, "min"),
-        # A failed (non-finite) KL is already reported; do not report it twice as "not measured".
-        ("mean_kl", thresholds.max_mean_kl if not extra_failures else None, "max"),
-    ]
-    return verdict("winrate", rows, summary, checks, extra_failures)

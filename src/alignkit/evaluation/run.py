@@ -52,10 +52,10 @@ from alignkit.evaluation.probes import (
     run_refusal_probe,
     run_regurgitation_probe,
     run_repetition_probe,
-    run_winrate_probe,
 )
 from alignkit.evaluation.regurgitation import TrainingSpanIndex
 from alignkit.evaluation.report import build_report, default_labels, load_run, scorecard_text
+from alignkit.evaluation.winrate import run_winrate_probe
 from alignkit.generation.local import LocalGenerator
 from alignkit.generation.types import Chat, Generation, GenerationParams, Generator
 from alignkit.io import atomic_write_text

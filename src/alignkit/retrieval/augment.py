@@ -12,6 +12,7 @@ from typing import Any
 
 from alignkit.config.common import DEFAULT_GROUNDED_INSTRUCTION
 from alignkit.data.grounding import context_block, grounded_system
+from alignkit.data.prompts import last_user_text
 from alignkit.retrieval.search import Hit, Mode, Retriever
 
 
@@ -22,10 +23,6 @@ class Augmented:
     messages: list[dict[str, str]]
     citations: list[dict[str, Any]]
     hits: tuple[Hit, ...]
-
-
-def last_user_text(messages: Sequence[dict[str, str]]) -> str | None:
-    return next((m["content"] for m in reversed(messages) if m.get("role") == "user"), None)
 
 
 def retrieve_and_format(
