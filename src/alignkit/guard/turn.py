@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alignkit.config.rag import RagUseConfig
+from alignkit.data.prompts import last_user_text
 from alignkit.guard.checks import Guard, Verdict
-from alignkit.retrieval.augment import last_user_text, retrieve_and_format
+from alignkit.retrieval.augment import retrieve_and_format
 from alignkit.retrieval.search import Retriever
 
 CONTENT_FILTER = "content_filter"
