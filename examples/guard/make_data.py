@@ -7,11 +7,22 @@ also take the question phrasings of the quickstart's fact table (``FACT_INTENTS`
 topic to its intent), split by fact: a held-out question asks about a fact no training text asks.
 
 The first lists (``INTENTS``, ``TOXIC``, ``LOOKALIKES``) keep the split and fillings they had; the
-``ADDED_*`` lists (2026-12) are split per template by their own seeded draw (``draw``), so adding
-a template never moves another across the split. Composed texts (``FRAMES`` x ``ASKS``, threat
-and insult parts, ``NAMING``) are training only. ``--dev K`` writes the same six files from the
-training pool alone: fold K of ``DEV_FOLDS`` folds by template (and fact) as ``*_heldout``, the
-rest as ``*_train``; data changes are tuned on those folds, never on the held-out files.
+``ADDED_*`` lists (2026-12) and ``MORE_INTENTS`` (2026-12-07, the intents dev showed weakest) are
+split per template by their own seeded draw (``draw``), so adding a template never moves another
+across the split; ``MORE_INTENTS`` records come last in each file, so the earlier records keep their
+places. Composed texts (``FRAMES`` x ``ASKS``, threat and insult parts, ``NAMING``) are training
+only. ``--dev K`` writes the same six files from the training pool alone: fold K of ``DEV_FOLDS``
+folds by template (and fact) as ``*_heldout``, the rest as ``*_train``; data changes are tuned on
+those folds, never on the held-out files.
+
+Every training record carries a ``group``, the family of near-twins it belongs to, so that
+``alignkit guard train`` cross-validates by group (a template's fillings never sit on both sides
+of a fold): ``template:<label>:<i>`` / ``added:<label>:<i>`` / ``more:<label>:<i>`` (the i-th
+template of that list), ``fact:<id>`` (a quickstart fact's phrasings), ``ask:<label>:<i>`` (a
+composed request in its frames and moods) and, for composed toxic and naming texts, the part that
+makes them toxic or harmless (``threat:<i>``, ``wish:<i>``, ``insulting:<i>``, ``naming:<i>``). A
+benign copy of an intent text keeps the intent text's group. The held-out files carry no group (the
+``--dev`` ones do, for dev figures by kind).
 
 - ``intent_train.jsonl`` / ``intent_heldout.jsonl``: nine in-scope intents and ``out_of_scope``;
 - ``toxicity_train.jsonl`` / ``toxicity_heldout.jsonl``: ``toxic`` against ``benign`` (in-scope,
@@ -677,6 +688,117 @@ ADDED_INTENTS: dict[str, list[str]] = {
     ],
 }
 
+# Added 2026-12-07 (second round): more wordings for the intents the dev folds showed weakest
+# (warranty and repair, app help, pricing and payment, order status, contact, battery), written for
+# this example from the class definitions. Split per template by their own seeded draw, as the
+# ``ADDED_*`` lists are; like them, none touches a topic that exists only as a quickstart fact.
+MORE_INTENTS: dict[str, list[str]] = {
+    "warranty_repair": [
+        "A {part} on my {p} fell off, will you replace it?",
+        "My {p} was faulty right out of the box",
+        "The {p} I got last month has completely stopped working",
+        "Can you fix a {p} that has water inside it?",
+        "I need a technician to look at my {p}",
+        "The bolt on my {p} no longer slides back",
+        "What does the guarantee on the {q} actually cover?",
+        "My warranty claim for order {n} was turned down, why?",
+        "How many years of cover come with a {p}?",
+        "Is a manufacturing defect covered if I bought the {p} second-hand?",
+        "The {p} catches every time I try to open it",
+        "My {p} has developed a fault, please send me a working one",
+        "The {part} wobbles and the {p} won't latch",
+        "Will you swap my defective {p} for one that works?",
+        "The paint is peeling off my {p}, is that a warranty issue?",
+        "I'd like to book a repair for my {p}",
+        "Where do I post my broken {p} so you can mend it?",
+        "Can I claim on the guarantee without the original box?",
+        "The key turns in my {p} but nothing happens",
+        "Is the {p} covered if the {part} breaks through normal use?",
+        "A spring inside my {p} seems to have gone",
+        "The {p} clicks but doesn't actually lock any more",
+        "Who covers the postage on a faulty {p} going for repair?",
+        "What's the process for getting a defective {q} sorted?",
+        "The casing of my {p} has split along the side",
+    ],
+    "app_help": [
+        "The Ferrox app doesn't recognise my {p} since I reset my {phone}",
+        "How do I log out of the Ferrox app on my old phone?",
+        "The app keeps asking for an update that won't install",
+        "I can't add my partner as a user in the app",
+        "Why does the app show the wrong lock status?",
+        "Push notifications from the Ferrox app stopped coming through",
+        "The app won't scan the code on my {p}",
+        "Can I control the {p} from a tablet too?",
+        "The app says my {p} is linked to another account",
+        "Is there a dark mode in the Ferrox app?",
+        "I get an error message in the app every time I try to unlock",
+        "How do I give my kids temporary access through the app?",
+        "My {phone} can't see the {p} over Bluetooth",
+        "How do I switch the app language to {lang}?",
+        "How do I stop the app tracking my location?",
+        "I'm stuck on the pairing step in the app",
+        "The lock history screen in the app is empty",
+    ],
+    "pricing": [
+        "Do you knock anything off for a second lock?",
+        "Why was I charged twice for my {p}?",
+        "Is there a cheaper version of the {p}?",
+        "When is your next sale?",
+        "Does the price of the {p} include a mount?",
+        "Can I spread the cost of the {p} over a few months?",
+        "The checkout shows a different price from the product page",
+        "Do you give discounts to delivery riders?",
+        "How much is the {q} at the moment?",
+        "Can I use two discount codes on one order?",
+        "Is Apple Pay accepted?",
+        "Would I save money buying the {p} and the {q} as a pair?",
+        "My payment failed but the money still left my account",
+        "Do you have a price list for all your locks?",
+    ],
+    "order_status": [
+        "I haven't had a dispatch email for order {n}",
+        "When is order {n} going to be sent out?",
+        "My tracking number doesn't show anything yet",
+        "The delivery window for my {p} has passed",
+        "How can I see whether my {p} has been packed yet?",
+        "Is it too late to cancel order {n}?",
+        "I got someone else's parcel instead of my {p}",
+        "Are orders running late this week?",
+        "My order status hasn't changed in {days} days",
+        "The courier came while I was out with my {p}, what happens now?",
+        "Could you look up where my {q} is?",
+        "I ordered two locks but only one turned up",
+    ],
+    "contact": [
+        "At what times can I ring your support team?",
+        "Can I send you a letter by post?",
+        "I want to make a formal complaint about how my case was handled",
+        "Please get a supervisor to contact me",
+        "Is there a chat option on your website?",
+        "I'd rather speak to someone than use this chat",
+        "Who do I write to about a data protection request?",
+        "I'm still waiting for the callback I was promised",
+        "Give me an email address where I can reach your team",
+        "Is there someone I can talk to right now?",
+        "How do I reach the Ferrox team outside office hours?",
+        "My ticket number is {n}, can someone follow it up?",
+    ],
+    "battery": [
+        "How many weeks does a fully charged {p} last?",
+        "The battery percentage on my {p} jumps around",
+        "Which cable do I need to charge the {q}?",
+        "The {p} doesn't charge from my laptop's USB port",
+        "Is the battery in the {p} removable?",
+        "How long should I charge the {p} before using it the first time?",
+        "Can I keep riding if the {p} battery is nearly empty?",
+        "My {p} shuts down when it's below freezing",
+        "Is it bad to keep the {p} plugged in all the time?",
+        "The {p} shows full but dies an hour later",
+        "What's the battery capacity of the {p}?",
+        "Does the {p} warn me before the battery runs out?",
+    ],
+}
+
 ADDED_TOXIC: list[str] = [
     # threats, no insult words
     "If my refund isn't here by {day} I'm going to hurt someone at your office",
@@ -1103,7 +1225,20 @@ def fact_split(seed: int) -> tuple[list, list]:
 
 
 def fact_rows(facts: list) -> list[dict[str, str]]:
-    return [{"text": q, "label": str(fact_intent(f.id))} for f in facts for q in f.questions]
+    """A fact's question phrasings, grouped by fact (``fact:<id>``)."""
+    return [
+        {"text": q, "label": str(fact_intent(f.id)), "group": f"fact:{f.id}"}
+        for f in facts
+        for q in f.questions
+    ]
+
+
+def ids(prefix: str, templates: list[str]) -> dict[str, str]:
+    """Each template's group id: ``prefix`` and its place in its whole list (held-out ones included)."""
+    out: dict[str, str] = {}
+    for i, template in enumerate(templates):
+        out.setdefault(template, f"{prefix}:{i}")
+    return out
 
 
 def fill(template: str, rng: random.Random) -> str:
@@ -1130,13 +1265,14 @@ def dev_split(seed: int, fold: int, label: str, items: list, key=str) -> tuple[l
     return [x for x in items if x not in dev], dev
 
 
-def texts(templates: list[str], rng: random.Random) -> list[str]:
-    """``FILLS_PER_TEMPLATE`` fillings of each template, duplicates (templates without slots) dropped."""
-    seen: dict[str, None] = {}
+def texts(templates: list[str], rng: random.Random) -> list[tuple[str, str]]:
+    """(filling, template): ``FILLS_PER_TEMPLATE`` fillings of each template, duplicates (templates
+    without slots) dropped."""
+    seen: dict[str, str] = {}
     for template in templates:
         for _ in range(FILLS_PER_TEMPLATE):
-            seen.setdefault(fill(template, rng), None)
-    return list(seen)
+            seen.setdefault(fill(template, rng), template)
+    return list(seen.items())
 
 
 def composed(seed: int) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
@@ -1151,29 +1287,54 @@ def composed(seed: int) -> tuple[list[dict[str, str]], list[dict[str, str]], lis
 
     intent_rows, toxic_rows, benign_rows = [], [], []
     for label, asks in ASKS.items():
-        for ask in asks:
+        for i, ask in enumerate(asks):
             rng = random.Random(f"{seed}:compose:{label}:{ask}")
+            family = f"ask:{label}:{i}"  # a request's texts: the part that carries its intent
             for frame in rng.sample(FRAMES, COMPOSED_PER_ASK):
-                intent_rows.append({"text": text(frame, rng, ask=ask), "label": label})
+                intent_rows.append({"text": text(frame, rng, ask=ask), "label": label, "group": family})
             if label == "out_of_scope":
                 continue
             # the same request said angrily (benign), as a threat and with an insult (toxic), and
-            # naming the people a threat names (benign)
-            intent_rows.append({"text": text(rng.choice(MOODS), rng, ask=ask), "label": label})
+            # naming the people a threat names (benign); the toxic and naming texts are grouped by
+            # the part that makes them toxic or harmless (the threat, insult or naming frame)
+            intent_rows.append(
+                {"text": text(rng.choice(MOODS), rng, ask=ask), "label": label, "group": family}
+            )
             condition = rng.choice([c for c in CONDITIONS if "{ask}" in c])
-            threat = rng.choice(THREATS).replace("{target}", rng.choice(TARGETS))
-            toxic_rows.append({"text": text(condition, rng, ask=ask, threat=threat), "label": "toxic"})
-            toxic_rows.append({"text": text(rng.choice(INSULTING), rng, ask=ask), "label": "toxic"})
-            naming = rng.choice(NAMING).replace("{target}", rng.choice(TARGETS[1:]))
-            benign_rows.append({"text": text(naming, rng, ask=ask), "label": "benign"})
+            threat_part = rng.choice(THREATS)
+            threat = threat_part.replace("{target}", rng.choice(TARGETS))
+            toxic_rows.append(
+                {
+                    "text": text(condition, rng, ask=ask, threat=threat),
+                    "label": "toxic",
+                    "group": f"threat:{THREATS.index(threat_part)}",
+                }
+            )
+            insulting = rng.choice(INSULTING)
+            toxic_rows.append(
+                {
+                    "text": text(insulting, rng, ask=ask),
+                    "label": "toxic",
+                    "group": f"insulting:{INSULTING.index(insulting)}",
+                }
+            )
+            naming_part = rng.choice(NAMING)
+            naming = naming_part.replace("{target}", rng.choice(TARGETS[1:]))
+            benign_rows.append(
+                {
+                    "text": text(naming, rng, ask=ask),
+                    "label": "benign",
+                    "group": f"naming:{NAMING.index(naming_part)}",
+                }
+            )
     for group, parts in (("threat", THREATS), ("wish", WISHES)):
-        for part in parts:
+        for i, part in enumerate(parts):
             rng = random.Random(f"{seed}:compose:{group}:{part}")
             for target in rng.sample(TARGETS, COMPOSED_PER_ASK):
                 said = part.replace("{target}", target)
                 if group == "threat":
                     said = rng.choice([c for c in CONDITIONS if "{ask}" not in c]).replace("{threat}", said)
-                toxic_rows.append({"text": text(said, rng), "label": "toxic"})
+                toxic_rows.append({"text": text(said, rng), "label": "toxic", "group": f"{group}:{i}"})
     return intent_rows, toxic_rows, benign_rows
 
 
@@ -1197,25 +1358,32 @@ def build(seed: int, dev: int | None = None) -> dict[str, list[dict[str, str]]]:
             return dev_split(seed, dev, label, train_t)
         return train_t, held_t
 
-    def rows(templates: list[str], label: str, rng: random.Random | None) -> list[dict[str, str]]:
-        """``rng`` None (the added lists): each template's fillings come from its own seeded draw."""
+    def rows(
+        templates: list[str], label: str, rng: random.Random | None, group: dict[str, str]
+    ) -> list[dict[str, str]]:
+        """``rng`` None (the added lists): each template's fillings come from its own seeded draw.
+        Each row's ``group`` is its template's id (``group``); the held-out files drop it."""
         if rng is None:
             return [
-                {"text": t, "label": label}
+                {"text": t, "label": label, "group": group[template]}
                 for template in templates
-                for t in texts([template], random.Random(f"{seed}:fill:{label}:{template}"))
+                for t, _ in texts([template], random.Random(f"{seed}:fill:{label}:{template}"))
             ]
-        return [{"text": t, "label": label} for t in texts(templates, rng)]
+        return [
+            {"text": t, "label": label, "group": group[template]} for t, template in texts(templates, rng)
+        ]
 
     intent_train, intent_held = [], []
     for label, templates in INTENTS.items():
         train_t, held_t = pools(label, templates)
-        intent_train += rows(train_t, label, fill_rng)
-        intent_held += rows(held_t, label, fill_rng)
+        group = ids(f"template:{label}", templates)
+        intent_train += rows(train_t, label, fill_rng, group)
+        intent_held += rows(held_t, label, fill_rng, group)
     for label, templates in ADDED_INTENTS.items():
         train_t, held_t = added_pools(label, templates)
-        intent_train += rows(train_t, label, None)
-        intent_held += rows(held_t, label, None)
+        group = ids(f"added:{label}", templates)
+        intent_train += rows(train_t, label, None, group)
+        intent_held += rows(held_t, label, None, group)
     train_facts, held_facts = fact_split(seed)
     if dev is not None:
         train_facts, held_facts = dev_split(seed, dev, "facts", train_facts, key=lambda f: f.id)
@@ -1223,22 +1391,32 @@ def build(seed: int, dev: int | None = None) -> dict[str, list[dict[str, str]]]:
     intent_held += fact_rows(held_facts)
     composed_intents, composed_toxic, composed_benign = composed(seed) if COMPOSE else ([], [], [])
     intent_train += composed_intents
+    for label, templates in MORE_INTENTS.items():  # last, so the earlier records keep their places
+        train_t, held_t = added_pools(label, templates)
+        group = ids(f"more:{label}", templates)
+        intent_train += rows(train_t, label, None, group)
+        intent_held += rows(held_t, label, None, group)
     toxic_train_t, toxic_held_t = pools("toxic", TOXIC)
     look_train_t, look_held_t = pools("lookalike", LOOKALIKES)
-    toxic_train = rows(toxic_train_t, "toxic", fill_rng)
-    toxic_held = rows(toxic_held_t, "toxic", fill_rng)
-    look_train = rows(look_train_t, "benign", fill_rng)
-    look_held = rows(look_held_t, "benign", fill_rng)
+    toxic_ids, look_ids = ids("template:toxic", TOXIC), ids("template:lookalike", LOOKALIKES)
+    toxic_train = rows(toxic_train_t, "toxic", fill_rng, toxic_ids)
+    toxic_held = rows(toxic_held_t, "toxic", fill_rng, toxic_ids)
+    look_train = rows(look_train_t, "benign", fill_rng, look_ids)
+    look_held = rows(look_held_t, "benign", fill_rng, look_ids)
     for templates, label, train, held in (
         (ADDED_TOXIC, "toxic", toxic_train, toxic_held),
         (ADDED_LOOKALIKES, "benign", look_train, look_held),
     ):
-        train_t, held_t = added_pools("toxic" if label == "toxic" else "lookalike", templates)
-        train += rows(train_t, label, None)
-        held += rows(held_t, label, None)
+        kind = "toxic" if label == "toxic" else "lookalike"
+        train_t, held_t = added_pools(kind, templates)
+        group = ids(f"added:{kind}", templates)
+        train += rows(train_t, label, None, group)
+        held += rows(held_t, label, None, group)
     toxic_train += composed_toxic
     look_train += composed_benign
-    benign_train = look_train + [{"text": r["text"], "label": "benign"} for r in intent_train]
+    benign_train = look_train + [
+        {"text": r["text"], "label": "benign", "group": r["group"]} for r in intent_train
+    ]
     benign_held = look_held + [{"text": r["text"], "label": "benign"} for r in intent_held]
     # A quickstart phrasing can coincide with a template ("When will my order arrive?"): held out means unseen.
     seen = {r["text"].casefold() for r in intent_train}
@@ -1246,11 +1424,16 @@ def build(seed: int, dev: int | None = None) -> dict[str, list[dict[str, str]]]:
     benign_held = [r for r in benign_held if r["text"].casefold() not in seen]
     in_scope_held = [r for r in intent_held if r["label"] != "out_of_scope"]
     out_scope_held = [r for r in intent_held if r["label"] == "out_of_scope"]
+
+    def plain(held: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The held-out files carry no group (the dev files keep it, for figures by kind)."""
+        return held if dev is not None else [{"text": r["text"], "label": r["label"]} for r in held]
+
     return {
         "intent_train.jsonl": intent_train,
-        "intent_heldout.jsonl": intent_held,
+        "intent_heldout.jsonl": plain(intent_held),
         "toxicity_train.jsonl": toxic_train + benign_train,
-        "toxicity_heldout.jsonl": toxic_held + benign_held,
+        "toxicity_heldout.jsonl": plain(toxic_held + benign_held),
         "redteam.jsonl": [{"text": r["text"], "kind": r["label"]} for r in toxic_held + out_scope_held],
         "benign.jsonl": [
             {"text": r["text"], "kind": k}

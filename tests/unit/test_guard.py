@@ -219,7 +219,7 @@ def test_guard_file_errors(tmp_path, intent_classifier, toxicity_classifier):
 def test_bad_labelled_data_gives_one_line_errors(tmp_path):
     one_class = tmp_path / "one.jsonl"
     one_class.write_text("".join(json.dumps({"text": f"t{i}", "label": "a"}) + "\n" for i in range(6)))
-    texts, labels = read_labelled(one_class)
+    texts, labels, _ = read_labelled(one_class)
     with pytest.raises(DataError, match="at least two classes"):
         train_classifier(texts, labels, source=str(one_class))
     missing = tmp_path / "missing.jsonl"

@@ -8,6 +8,9 @@ and may change between versions, silently changing the features the weights were
 Out of scope: an explicit class in the data (``out_of_scope_label``) and a confidence threshold
 calibrated on cross-validated probabilities: the ``in_scope_reject_rate`` quantile of the top-class
 probability of in-scope examples, so about that share of in-scope prompts is rejected on unseen data.
+Cross-validation is by record, or by group where the records carry a ``group`` (e.g. the template a
+text was filled from): fillings of one template in several folds make record-level figures, and the
+threshold derived from them, optimistic.
 A binary check (toxicity) names its ``positive_label``; its threshold is the one with the best
 cross-validated F1 among those that flag at most ``max_false_positive_rate`` of the other class.
 """
@@ -19,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +31,7 @@ from alignkit.errors import ConfigError, DataError
 from alignkit.io import atomic_folder, first_mismatch
 
 FORMAT = 1
+REJECT_RATE_QUANTILES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)  # reported in_scope_confidence_quantiles
 
 
 def _sklearn() -> Any:
@@ -40,12 +44,18 @@ def _sklearn() -> Any:
     return sklearn
 
 
-def _vectorizers(word_ngrams: tuple[int, int], char_ngrams: tuple[int, int]) -> tuple[Any, Any]:
+def _vectorizers(
+    word_ngrams: tuple[int, int], char_ngrams: tuple[int, int], sublinear_tf: bool = True
+) -> tuple[Any, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     # sublinear tf: a word said three times is not three times the evidence.
-    word = TfidfVectorizer(analyzer="word", ngram_range=word_ngrams, sublinear_tf=True, lowercase=True)
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=char_ngrams, sublinear_tf=True, lowercase=True)
+    word = TfidfVectorizer(
+        analyzer="word", ngram_range=word_ngrams, sublinear_tf=sublinear_tf, lowercase=True
+    )
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=char_ngrams, sublinear_tf=sublinear_tf, lowercase=True
+    )
     return word, char
 
 
@@ -143,7 +153,7 @@ class TextClassifier:
         word = TfidfVectorizer(
             analyzer="word",
             ngram_range=tuple(params["word_ngrams"]),
-            sublinear_tf=True,
+            sublinear_tf=params.get("sublinear_tf", True),
             lowercase=True,
             vocabulary=meta["word_vocabulary"],
         )
@@ -151,7 +161,7 @@ class TextClassifier:
         char = TfidfVectorizer(
             analyzer="char_wb",
             ngram_range=tuple(params["char_ngrams"]),
-            sublinear_tf=True,
+            sublinear_tf=params.get("sublinear_tf", True),
             lowercase=True,
             vocabulary=meta["char_vocabulary"],
         )
@@ -172,24 +182,53 @@ class TextClassifier:
         )
 
 
+class Labelled(NamedTuple):
+    """A labelled file's columns; ``groups`` is None when its records carry no ``group`` field."""
+
+    texts: list[str]
+    labels: list[str]
+    groups: list[str] | None
+
+
 def read_labelled(
-    path: str | Path, text_field: str = "text", label_field: str = "label"
-) -> tuple[list[str], list[str]]:
-    """Texts and labels of a labelled file; a bad record raises DataError naming file, line, field."""
+    path: str | Path, text_field: str = "text", label_field: str = "label", group_field: str = "group"
+) -> Labelled:
+    """Texts, labels and (optional) groups of a labelled file; a bad record raises DataError naming
+    file, line, field. ``group`` (for example the template a text was generated from) is all or
+    nothing: a file where some records have one and others do not is refused."""
 
     texts: list[str] = []
     labels: list[str] = []
+    groups: list[str] = []
+    first: tuple[str, int, bool] | None = None  # (source, line, has a group) of the first record
     for raw in read_records(path):
         for name in (text_field, label_field):
             value = raw.data.get(name)
             if not isinstance(value, str) or not value.strip():
                 problem = "missing field" if name not in raw.data else "expected a non-empty string"
                 raise DataError(problem, source=raw.source, line=raw.line, field=name)
+        group = raw.data.get(group_field)
+        has_group = group is not None
+        if first is None:
+            first = (raw.source, raw.line, has_group)
+        elif has_group != first[2]:
+            problem = (
+                f"missing field (line {first[1]} has one: give every record a {group_field}, or none)"
+                if first[2]
+                else f"unexpected field (line {first[1]} has none: give every record a {group_field}, or none)"
+            )
+            raise DataError(problem, source=raw.source, line=raw.line, field=group_field)
+        if has_group:
+            if not isinstance(group, str) or not group.strip():
+                raise DataError(
+                    "expected a non-empty string", source=raw.source, line=raw.line, field=group_field
+                )
+            groups.append(group)
         texts.append(raw.data[text_field])
         labels.append(raw.data[label_field])
     if not texts:
         raise DataError("no labelled records", source=str(path))
-    return texts, labels
+    return Labelled(texts, labels, groups if first is not None and first[2] else None)
 
 
 def _scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, Any]:
@@ -237,12 +276,17 @@ def train_classifier(
     positive_label: str | None = None,
     max_false_positive_rate: float = 0.05,
     balanced: bool = True,
+    sublinear_tf: bool = True,
+    groups: Sequence[str] | None = None,
     source: str = "<data>",
 ) -> TextClassifier:
-    """Fit on all of ``texts``; report and threshold come from ``cv_folds``-fold cross-validation."""
+    """Fit on all of ``texts``; report and threshold come from ``cv_folds``-fold cross-validation.
+
+    ``groups`` (one per text, e.g. the template it was generated from): the folds are drawn by group
+    (``StratifiedGroupKFold``), so near-twins never sit on both sides of a split; without groups, by
+    record (``StratifiedKFold``)."""
     _sklearn()
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline, make_union
 
     counts = Counter(labels)
@@ -264,24 +308,44 @@ def train_classifier(
             source=source,
             field="label",
         )
+    if groups is not None:
+        if len(groups) != len(labels):
+            raise DataError(
+                f"{len(groups)} groups for {len(labels)} records: give one group per record",
+                source=source,
+                field="group",
+            )
+        groups_of: dict[str, set[str]] = {}
+        for label, group in zip(labels, groups, strict=True):
+            groups_of.setdefault(label, set()).add(group)
+        rare = min(groups_of, key=lambda k: (len(groups_of[k]), k))
+        if len(groups_of[rare]) < cv_folds:
+            raise DataError(
+                f"class {rare!r} has records in {len(groups_of[rare])} groups, fewer than cv_folds={cv_folds}: "
+                f"cross-validation by group needs at least {cv_folds} groups of every class",
+                source=source,
+                field="group",
+            )
     weight = "balanced" if balanced else None
-    word, char = _vectorizers(word_ngrams, char_ngrams)
+    word, char = _vectorizers(word_ngrams, char_ngrams, sublinear_tf)
     pipeline = make_pipeline(
         make_union(word, char), LogisticRegression(C=c, max_iter=5000, class_weight=weight)
     )
-    folds = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
     cv_probs = np.zeros((len(texts), len(counts)))
     classes = sorted(counts)
     text_array = np.asarray(texts, dtype=object)
     label_array = np.asarray(labels, dtype=object)
-    for train_rows, test_rows in folds.split(text_array, label_array):
+    for train_rows, test_rows in cv_splits(labels, groups, cv_folds, seed):
         pipeline.fit(list(text_array[train_rows]), list(label_array[train_rows]))
-        cv_probs[test_rows] = pipeline.predict_proba(list(text_array[test_rows]))
+        # a fold's training part may lack a class (group folds are only nearly stratified): its column stays 0
+        columns = np.array([classes.index(str(k)) for k in pipeline.classes_])
+        cv_probs[np.ix_(test_rows, columns)] = pipeline.predict_proba(list(text_array[test_rows]))
     explicit = out_of_scope_label if out_of_scope_label in counts else None
     threshold = None
     if explicit is not None:
         in_scope = np.array([label != explicit for label in labels])
-        threshold = float(np.quantile(cv_probs[in_scope].max(axis=1), in_scope_reject_rate))
+        confidence = cv_probs[in_scope].max(axis=1)
+        threshold = float(np.quantile(confidence, in_scope_reject_rate))
     positive_threshold = None
     if positive_label is not None:
         positive_threshold = best_threshold(
@@ -291,10 +355,18 @@ def train_classifier(
     report: dict[str, Any] = {
         "examples": len(texts),
         "classes": dict(sorted(counts.items())),
+        "cv": "by group" if groups is not None else "by record",
+        "cv_folds": cv_folds,
         "cross_validated": _scores(labels, cv_pred, classes),
     }
+    if groups is not None:
+        report["groups"] = len(set(groups))
     if threshold is not None:
         report["threshold"] = round(threshold, 4)
+        # what other in_scope_reject_rate values would give (the same cross-validated confidences)
+        report["in_scope_confidence_quantiles"] = {
+            str(q): round(float(np.quantile(confidence, q)), 4) for q in REJECT_RATE_QUANTILES
+        }
         report["cross_validated_with_threshold"] = _scores(
             labels, decide(classes, cv_probs, threshold, explicit), classes
         )
@@ -303,7 +375,7 @@ def train_classifier(
         report["cross_validated_with_threshold"] = _binary_scores(
             labels, cv_probs[:, classes.index(positive_label)], positive_label, positive_threshold
         )
-    word, char = _vectorizers(word_ngrams, char_ngrams)
+    word, char = _vectorizers(word_ngrams, char_ngrams, sublinear_tf)
     model = LogisticRegression(C=c, max_iter=5000, class_weight=weight)
     model.fit(_fit_features(word, char, texts), list(labels))
     params = {
@@ -311,9 +383,26 @@ def train_classifier(
         "char_ngrams": list(char_ngrams),
         "c": c,
         "balanced": balanced,
+        "sublinear_tf": sublinear_tf,
         "positive_label": positive_label,
     }
     return TextClassifier(word, char, model, threshold, explicit, positive_threshold, report, params)
+
+
+def cv_splits(
+    labels: Sequence[str], groups: Sequence[str] | None, cv_folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, test rows) of each fold: ``StratifiedGroupKFold`` when there are groups (a group's
+    records are all in one fold), else ``StratifiedKFold``; shuffled with ``seed``."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    label_array = np.asarray(labels, dtype=object)
+    rows = np.zeros(len(label_array))
+    if groups is None:
+        folds = StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+        return list(folds.split(rows, label_array))
+    group_folds = StratifiedGroupKFold(n_splits=cv_folds, shuffle=True, random_state=seed)
+    return list(group_folds.split(rows, label_array, np.asarray(groups, dtype=object)))
 
 
 def best_threshold(

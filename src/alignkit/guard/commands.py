@@ -26,7 +26,7 @@ def guard_train_command(cfg: GuardTrainConfig, progress: Progress | None = None)
     """Train, cross-validate and save one classifier (and score the held-out file, when given)."""
     data = _need(cfg.data, "data", "a labelled file: alignkit guard train DATA --out DIR")
     out = _need(cfg.out, "out", "--out DIR")
-    texts, labels = read_labelled(data, cfg.text_field, cfg.label_field)
+    texts, labels, groups = read_labelled(data, cfg.text_field, cfg.label_field)
     classifier = train_classifier(
         texts,
         labels,
@@ -40,14 +40,19 @@ def guard_train_command(cfg: GuardTrainConfig, progress: Progress | None = None)
         positive_label=cfg.positive_label,
         max_false_positive_rate=cfg.max_false_positive_rate,
         balanced=cfg.balanced,
+        groups=groups,
         source=data,
     )
     if cfg.held_out:
-        held_texts, held_labels = read_labelled(cfg.held_out, cfg.text_field, cfg.label_field)
+        held_texts, held_labels, _ = read_labelled(cfg.held_out, cfg.text_field, cfg.label_field)
         classifier.report["held_out"] = evaluate_classifier(classifier, held_texts, held_labels)
     classifier.save(out)
     report = classifier.report
-    lines = [f"trained on {report['examples']} examples, {len(report['classes'])} classes -> {out}"]
+    by = f"by group, {report['groups']} groups" if report["cv"] == "by group" else "by record"
+    lines = [
+        f"trained on {report['examples']} examples, {len(report['classes'])} classes -> {out}",
+        f"cross-validated {report['cv_folds']}-fold {by}",
+    ]
     for name in ("cross_validated", "cross_validated_with_threshold", "held_out"):
         part = report.get(name)
         if part is None:
