@@ -86,8 +86,11 @@ def test_chunking_with_the_real_tokenizer_keeps_offsets(tokenizer, split):
     assert len(chunks) > 3
     for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start < a.end  # consecutive chunks overlap
+    token_ends = [end for _, end in tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
     for c in chunks:
         assert text[c.start : c.end] == c.text
+        # Exactly: the document's own tokens that end inside the chunk are at most chunk_tokens.
+        assert sum(c.start < end <= c.end for end in token_ends) <= 30
         # Re-tokenized alone, a chunk's text may merge or split a token at its edges.
         assert len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) <= 32
         if split == "sentences":  # whole sentences only
