@@ -37,6 +37,8 @@ OPTIONS = (
     "c",
     "word_ngrams",
     "char_ngrams",
+    "dense",
+    "dense_weight",
 )
 
 
@@ -50,8 +52,23 @@ def stage_options(name: str) -> dict:
     return options
 
 
+def with_dense(options: dict, args: argparse.Namespace) -> dict:
+    if args.dense is not None:
+        options["dense"] = args.dense == "on"
+    if args.dense_weight is not None:
+        options["dense_weight"] = args.dense_weight
+    return options
+
+
+def toxicity_options(args: argparse.Namespace) -> dict:
+    options = with_dense(stage_options("toxicity"), args)
+    if args.max_false_positive_rate is not None:
+        options["max_false_positive_rate"] = args.max_false_positive_rate
+    return options
+
+
 def intent_options(args: argparse.Namespace) -> dict:
-    options = stage_options("intent")
+    options = with_dense(stage_options("intent"), args)
     if args.in_scope_reject_rate is not None:
         options["in_scope_reject_rate"] = args.in_scope_reject_rate
     if args.c is not None:
@@ -103,7 +120,7 @@ def run_fold(fold: int, args: argparse.Namespace) -> dict[str, Any]:
     line = f"fold {fold}: out-of-scope threshold {intent.threshold:.3f}"
     probe: dict[str, list[int]] = {}
     if not args.intent_only:
-        toxicity = train_classifier(**columns("toxicity_train.jsonl"), **stage_options("toxicity"))
+        toxicity = train_classifier(**columns("toxicity_train.jsonl"), **toxicity_options(args))
         assert toxicity.positive_threshold is not None
         held = columns("toxicity_heldout.jsonl")
         column = toxicity.classes.index("toxic")
@@ -130,6 +147,9 @@ def main() -> None:
     parser.add_argument("--word-ngrams", type=int, nargs=2, default=None, metavar=("LO", "HI"))
     parser.add_argument("--char-ngrams", type=int, nargs=2, default=None, metavar=("LO", "HI"))
     parser.add_argument("--no-sublinear-tf", action="store_true", help="intent: raw term frequencies")
+    parser.add_argument("--dense", choices=["on", "off"], default=None, help="both: e5 embeddings in the features")
+    parser.add_argument("--dense-weight", type=float, default=None, help="both: the embeddings' scale")
+    parser.add_argument("--max-false-positive-rate", type=float, default=None, help="toxicity: the FP budget")
     parser.add_argument(
         "--rates",
         type=float,
@@ -162,6 +182,8 @@ def main() -> None:
         for name, counts in result["probe"].items():
             probe[name] = [a + b for a, b in zip(probe.get(name, [0, 0, 0, 0]), counts, strict=True)]
     print(f"intent options: {intent_options(args)}{' (by record)' if args.by_record else ''}")
+    if not args.intent_only:
+        print(f"toxicity options: {toxicity_options(args)}")
     print(
         f"intent: in-scope accuracy {n['in_ok'] / n['in']:.3f} ({n['in_ok']}/{n['in']}), "
         f"out-of-scope recall {n['oos_ok'] / n['oos']:.3f} ({n['oos_ok']}/{n['oos']})"

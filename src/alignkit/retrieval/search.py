@@ -14,7 +14,14 @@ from alignkit.errors import ConfigError, DataError
 from alignkit.io import first_mismatch
 from alignkit.retrieval.chunking import Chunk
 from alignkit.retrieval.fusion import reciprocal_rank_fusion
-from alignkit.retrieval.index import INDEX_FORMAT, LEXICAL_FILE, DenseEncoder, _read_chunks, lexical_query
+from alignkit.retrieval.index import (
+    INDEX_FORMAT,
+    LEXICAL_FILE,
+    DenseEncoder,
+    _read_chunks,
+    lexical_query,
+    shared_dense_encoder,
+)
 
 Mode = Literal["lexical", "dense", "fused"]
 # Each ranking fed to fusion is cut here: deeper ranks add under 1/(60+50) each and cost time.
@@ -87,7 +94,7 @@ class Retriever:
                 field="mode",
             )
         if self._encoder is None:
-            self._encoder = DenseEncoder()
+            self._encoder = shared_dense_encoder()
         return np.asarray(self.vectors @ self._encoder.query(query))
 
     def ranking(self, query: str, mode: Mode, *, depth: int, rrf_k: int = 60) -> list[tuple[int, float]]:
