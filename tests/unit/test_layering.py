@@ -16,7 +16,7 @@ SRC = Path(__file__).parents[2] / "src"
 
 # Lowest first. A module may import its own package and anything in a lower layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("alignkit", "alignkit.errors", "alignkit.io", "alignkit.result"),
+    ("alignkit", "alignkit.errors", "alignkit.io", "alignkit.result", "alignkit.threads"),
     ("alignkit.config",),
     ("alignkit.data",),
     ("alignkit.losses",),  # pure functions of tensors: models' per-token log-probs use their math
