@@ -36,10 +36,8 @@ def thread_defaults() -> None:
 def library_wait_policy() -> Iterator[None]:
     """Inside: no ``OMP_WAIT_POLICY`` where it is alignkit's choice (for an OpenMP runtime loaded here);
     a policy the user set is left as it is."""
-    ours = os.environ.get(WAIT_POLICY) is not None and os.environ.get(WAIT_POLICY) == os.environ.get(
-        CHOSEN_BY_ALIGNKIT
-    )
-    saved = os.environ.pop(WAIT_POLICY) if ours else None
+    policy = os.environ.get(WAIT_POLICY)
+    saved = os.environ.pop(WAIT_POLICY) if policy is not None and policy == os.environ.get(CHOSEN_BY_ALIGNKIT) else None
     try:
         yield
     finally:
