@@ -39,6 +39,7 @@ OPTIONS = (
     "char_ngrams",
     "dense",
     "dense_weight",
+    "dense_encoder",
 )
 
 
@@ -57,6 +58,8 @@ def with_dense(options: dict, args: argparse.Namespace) -> dict:
         options["dense"] = args.dense == "on"
     if args.dense_weight is not None:
         options["dense_weight"] = args.dense_weight
+    if args.dense_encoder is not None:
+        options["dense_encoder"] = args.dense_encoder
     return options
 
 
@@ -147,8 +150,13 @@ def main() -> None:
     parser.add_argument("--word-ngrams", type=int, nargs=2, default=None, metavar=("LO", "HI"))
     parser.add_argument("--char-ngrams", type=int, nargs=2, default=None, metavar=("LO", "HI"))
     parser.add_argument("--no-sublinear-tf", action="store_true", help="intent: raw term frequencies")
-    parser.add_argument("--dense", choices=["on", "off"], default=None, help="both: e5 embeddings in the features")
+    parser.add_argument(
+        "--dense", choices=["on", "off"], default=None, help="both: e5 embeddings in the features"
+    )
     parser.add_argument("--dense-weight", type=float, default=None, help="both: the embeddings' scale")
+    parser.add_argument(
+        "--dense-encoder", choices=["e5", "wordllama"], default=None, help="both: which embeddings"
+    )
     parser.add_argument("--max-false-positive-rate", type=float, default=None, help="toxicity: the FP budget")
     parser.add_argument(
         "--rates",

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alignkit.commands import COMMANDS, OUTPUT_KEY, Command
 from alignkit.config.base import StrictModel, config_to_yaml, parse_override, read_yaml, validate_config
@@ -45,7 +45,7 @@ from alignkit.result import CommandResult, say
 _REF = re.compile(r"\$\{([A-Za-z_][\w-]*)\.(output|dir)\}")
 _ANY_REF = re.compile(r"\$\{[^}]*\}?")
 STAGE_FILE = "stage.json"
-STAGE_KEYS = ("name", "command", "config", "gate", "allow_fail")
+STAGE_KEYS = ("name", "command", "config", "gate", "allow_fail", "after")
 
 
 @dataclass
@@ -56,6 +56,9 @@ class Stage:
     line: int | None
     gate: bool = False
     allow_fail: bool = False  # a failing result is expected (a baseline probe of the untouched model)
+    # Earlier stages whose outputs this one reads through a file the pipeline does not look into (a
+    # guard file naming classifier folders): it reruns when they change, as for a ${stage.output}.
+    after: tuple[str, ...] = ()
     # The line of each key of ``config`` in the pipeline file, and the keys set on the command line.
     lines: dict[tuple[str, ...], int] = field(default_factory=dict)
     overridden: set[tuple[str, ...]] = field(default_factory=set)
@@ -168,6 +171,26 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Pipel
                 line=line,
                 field=name,
             )
+        after = raw.get("after", [])
+        after_line = lines.get(("stages", str(index), "after"), line)
+        if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+            raise ConfigError(
+                f"expected a list of earlier stage names, got {after!r}",
+                source=source,
+                line=after_line,
+                field=f"{name}.after",
+            )
+        for ref in after:
+            why = _not_earlier(ref, name, seen, raw_stages)
+            if why is not None:
+                raise ConfigError(
+                    f"after: {ref!r} is this stage or a later one (a cycle)"
+                    if why == "later"
+                    else f"after: unknown stage {ref!r}",
+                    source=source,
+                    line=after_line,
+                    field=f"{name}.after",
+                )
         prefix = ("stages", str(index), "config")
         config_lines = {
             key[3:]: number for key, number in lines.items() if key[:3] == prefix and len(key) > 3
@@ -182,6 +205,7 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Pipel
                 line,
                 gate=switches["gate"],
                 allow_fail=switches["allow_fail"],
+                after=tuple(after),
                 lines=config_lines,
             )
         )
@@ -204,6 +228,17 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Pipel
     name = str(data.get("name") or Path(path).stem)
     runs_dir = Path(data.get("runs_dir", "runs"))
     return Pipeline(name=name, runs_dir=runs_dir, stages=stages, source=source)
+
+
+def _not_earlier(
+    ref: str, name: str, seen: set[str], raw_stages: list[Any]
+) -> Literal["later", "unknown"] | None:
+    """Why stage ``name`` may not use stage ``ref``'s outputs, or None when ``ref`` runs before it."""
+    if ref != name and ref in seen:
+        return None
+    if ref == name or any(isinstance(s, dict) and s.get("name") == ref for s in raw_stages):
+        return "later"
+    return "unknown"
 
 
 def _check_references(
@@ -231,14 +266,10 @@ def _check_references(
                 problem = None
                 if match is None:
                     problem = f"unknown reference {text}: expected ${{<stage>.output}} or ${{<stage>.dir}}"
-                elif match.group(1) == name or match.group(1) not in seen:
-                    ref = match.group(1)
-                    later = ref == name or any(
-                        isinstance(s, dict) and s.get("name") == ref for s in raw_stages
-                    )
+                elif (why := _not_earlier(ref := match.group(1), name, seen, raw_stages)) is not None:
                     problem = (
                         f"reference ${{{ref}...}} points to this stage or a later one (a cycle)"
-                        if later
+                        if why == "later"
                         else f"reference to unknown stage {ref!r}"
                     )
                 if problem is not None:
@@ -269,7 +300,9 @@ def _stage_fingerprint(stage: Stage, config: dict[str, Any], upstream: dict[str,
         for s in sorted(set(_walk_strings(config)))
         if (fp := _fingerprint_path(s)) is not None and not any(s.startswith(str(d)) for d in upstream)
     }
-    refs = sorted({ref for text in _walk_strings(stage.config) for ref, _ in _REF.findall(text)})
+    refs = sorted(
+        {ref for text in _walk_strings(stage.config) for ref, _ in _REF.findall(text)} | set(stage.after)
+    )
     payload = {
         "command": stage.command,
         "config": stage.config,

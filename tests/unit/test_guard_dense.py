@@ -108,16 +108,18 @@ def test_a_dense_classifier_reloads_identically_and_refuses_another_encoder(tmp_
     trained = _train(True)
     trained.save(tmp_path / "c")
     encoder = FakeEncoder()
-    monkeypatch.setattr(classifier_module, "shared_dense_encoder", lambda: encoder)
+    names: list[str] = []
+    monkeypatch.setattr(classifier_module, "text_encoder", lambda name: names.append(name) or encoder)
     loaded = TextClassifier.load(tmp_path / "c")
     probe = [t for t, _ in UNSEEN]
     np.testing.assert_array_equal(loaded.predict_proba(probe), trained.predict_proba(probe))
     assert encoder.calls == 1 and loaded.params["dense_weight"] == 4.0
+    assert names == ["e5"] and loaded.params["dense_encoder"] == "e5"  # the encoder it was trained with
 
     class Other(FakeEncoder):
         version = "fake-encoder 2"
 
-    monkeypatch.setattr(classifier_module, "shared_dense_encoder", Other)
+    monkeypatch.setattr(classifier_module, "text_encoder", lambda name: Other())
     with pytest.raises(DataError) as err:
         TextClassifier.load(tmp_path / "c")
     assert "fake-encoder 1" in str(err.value) and "fake-encoder 2" in str(err.value)
@@ -148,3 +150,66 @@ def test_the_encoders_recent_cache_returns_what_encoding_again_would():
     np.testing.assert_array_equal(cached.queries(mixed), fresh.queries(mixed))
     np.testing.assert_array_equal(cached.query(texts[3]), fresh.queries([texts[3]])[0])
     assert cached.queries([]).shape == (0, cached.dim)
+
+
+def test_the_static_encoder_loads_from_its_wheel_only_and_places_synonyms_together(monkeypatch):
+    pytest.importorskip("wordllama")
+    import requests
+
+    from alignkit.guard.encoders import StaticEncoder
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the static encoder tried to download")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    encoder = StaticEncoder()
+    assert encoder.version.startswith("wordllama:l2_supercat_256 ")
+    texts = [
+        "where is my package",
+        "the delivery is late",
+        "a recipe for pancakes",
+        "my battery dies fast",
+        "",
+    ]
+    rows = encoder.queries(texts)
+    assert rows.shape == (5, 256) and rows.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(rows[:4], axis=1), 1.0, atol=1e-5)
+    assert not rows[4].any()  # no tokens: a zero row, not NaN
+    # no word in common, yet nearer than the unrelated texts (measured 0.30 against 0.02 and -0.06)
+    assert rows[0] @ rows[1] > max(rows[0] @ rows[2], rows[0] @ rows[3]) + 0.2
+    assert encoder.queries([]).shape == (0, 256)
+
+
+def test_a_wordllama_classifier_reloads_with_wordllama(tmp_path):
+    pytest.importorskip("wordllama")
+    texts, labels = zip(*TRAIN, strict=True)
+    trained = train_classifier(
+        list(texts), list(labels), out_of_scope_label=None, cv_folds=2, dense=True, dense_encoder="wordllama"
+    )
+    assert trained.params["dense_encoder"] == "wordllama"
+    assert trained.report["dense"].startswith("wordllama:l2_supercat_256 ")
+    trained.save(tmp_path / "c")
+    loaded = TextClassifier.load(tmp_path / "c")
+    probe = [t for t, _ in UNSEEN]
+    np.testing.assert_array_equal(loaded.predict_proba(probe), trained.predict_proba(probe))
+
+
+def test_dense_options_without_dense_are_refused():
+    from pydantic import ValidationError
+
+    from alignkit.config.guard import GuardTrainConfig
+
+    for key, value in (("dense_encoder", "wordllama"), ("dense_weight", 2.0)):
+        with pytest.raises(ValidationError, match=f"{key} is set but dense is false"):
+            GuardTrainConfig(**{key: value})
+        assert GuardTrainConfig(dense=True, **{key: value}).dense
+    with pytest.raises(ValidationError):
+        GuardTrainConfig(dense=True, dense_encoder="glove")
+
+
+def test_dense_without_wordllama_is_a_one_line_error(monkeypatch):
+    from alignkit.guard.encoders import StaticEncoder
+
+    monkeypatch.setitem(sys.modules, "wordllama", None)
+    with pytest.raises(ConfigError, match=r"pip install 'alignkit\[guard\]'"):
+        StaticEncoder()

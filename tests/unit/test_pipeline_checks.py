@@ -252,3 +252,40 @@ def test_the_example_check_fails_on_a_stale_key(monkeypatch: Any) -> None:
     monkeypatch.chdir(ROOT)
     with pytest.raises(AlignkitError, match=r"sft\.train\.max_step"):
         check_pipeline(load_pipeline("examples/quickstart/pipeline.yaml", ["sft.train.max_step=1"]))
+
+
+AFTER = """\
+name: p
+runs_dir: runs
+stages:
+  - name: sft
+    config:
+      data: {train: d.jsonl}
+      train: {lr: 0.001}
+  - name: probe
+    AFTER
+    config:
+      probes: [hello]
+"""
+
+
+def test_after_reruns_a_stage_when_a_stage_it_reads_through_a_file_changes(commands) -> None:
+    """The probe names no ${sft.output} (say, a guard file names the folder): without ``after`` a
+    changed sft leaves it up to date and stale; with ``after: [sft]`` it reruns."""
+    for after, expected in (("", "would skip (up to date)"), ("after: [sft]", "would run (probe)")):
+        path = write(AFTER.replace("    AFTER\n", f"    {after}\n" if after else ""))
+        assert run(str(path)).exit_code == 0
+        changed = run(str(path), "--dry-run", "sft.train.lr=0.5").output
+        assert f"[probe] {expected}" in changed, changed
+        assert "[probe] would skip (up to date)" in run(str(path), "--dry-run").output
+
+
+def test_after_must_name_earlier_stages(commands) -> None:
+    later = write(AFTER.replace("    AFTER\n", "    after: [probe]\n"))
+    assert "pipe.yaml:9: probe.after: after: 'probe' is this stage or a later one (a cycle)" in one_error(
+        run(str(later))
+    )
+    assert "after: unknown stage 'sfx'" in one_error(run(str(write(AFTER.replace("AFTER", "after: [sfx]")))))
+    assert "expected a list of earlier stage names" in one_error(
+        run(str(write(AFTER.replace("AFTER", "after: sft"))))
+    )

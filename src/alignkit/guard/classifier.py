@@ -14,12 +14,12 @@ threshold derived from them, optimistic.
 A binary check (toxicity) names its ``positive_label``; its threshold is the one with the best
 cross-validated F1 among those that flag at most ``max_false_positive_rate`` of the other class.
 
-``dense``: the features also hold the text's multilingual-e5-small sentence embedding (the rag
-extra's encoder, ``retrieval.index.DenseEncoder``), scaled by ``dense_weight``. N-grams only know
-the words the data has; the embedding places "my parcel never came" near "where is my package",
-which is what wording a template never had needs. It costs an encoder pass per text (milliseconds
-on CPU, against a fraction of one for the n-grams). The encoder's model and version are recorded
-and a mismatch is refused, as for scikit-learn.
+``dense``: the features also hold the text's sentence embedding from ``dense_encoder``
+(``guard.encoders``: e5, a transformer pass of milliseconds per text, or WordLlama's static token
+vectors, microseconds), scaled by ``dense_weight``. N-grams only know the words the data has; the
+embedding places "my parcel never came" near "where is my package", which is what wording a
+template never had needs. The encoder's name, model and version are recorded and a mismatch is
+refused, as for scikit-learn.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import numpy as np
 
 from alignkit.data.readers import read_records
 from alignkit.errors import ConfigError, DataError
+from alignkit.guard.encoders import EncoderName, TextEncoder, text_encoder
 from alignkit.io import atomic_folder, first_mismatch
-from alignkit.retrieval.index import DenseEncoder, shared_dense_encoder
 
 FORMAT = 1
 REJECT_RATE_QUANTILES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)  # reported in_scope_confidence_quantiles
@@ -90,7 +90,7 @@ class TextClassifier:
     positive_threshold: float | None = None
     report: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
-    encoder: Any = None  # DenseEncoder when params["dense"]
+    encoder: TextEncoder | None = None  # when params["dense"]
 
     @property
     def classes(self) -> list[str]:
@@ -100,6 +100,7 @@ class TextClassifier:
         """``(len(texts), num_classes)`` probabilities in ``classes`` order."""
         dense_rows = None
         if self.params.get("dense"):
+            assert self.encoder is not None  # load and train_classifier set it with params["dense"]
             dense_rows = self.params["dense_weight"] * self.encoder.queries(texts)
         return np.asarray(self.model.predict_proba(_features(self.word, self.char, texts, dense_rows)))
 
@@ -168,7 +169,8 @@ class TextClassifier:
         params = meta["params"]
         encoder = None
         if params.get("dense"):
-            encoder = shared_dense_encoder()
+            # classifiers saved before dense_encoder existed used e5
+            encoder = text_encoder(params.get("dense_encoder", "e5"))
             if params["dense"] != encoder.version:
                 raise DataError(
                     f"trained on embeddings of {params['dense']}, this is {encoder.version}: "
@@ -307,16 +309,18 @@ def train_classifier(
     sublinear_tf: bool = True,
     dense: bool = False,
     dense_weight: float = 4.0,
+    dense_encoder: EncoderName = "e5",
     groups: Sequence[str] | None = None,
     source: str = "<data>",
-    encoder_factory: Callable[[], DenseEncoder] = shared_dense_encoder,
+    encoder_factory: Callable[[], TextEncoder] | None = None,
 ) -> TextClassifier:
     """Fit on all of ``texts``; report and threshold come from ``cv_folds``-fold cross-validation.
 
     ``groups`` (one per text, e.g. the template it was generated from): the folds are drawn by group
     (``StratifiedGroupKFold``), so near-twins never sit on both sides of a split; without groups, by
-    record (``StratifiedKFold``). ``dense``: embeddings (from ``encoder_factory``) join the features,
-    computed once for every text and sliced per fold (they are not fitted)."""
+    record (``StratifiedKFold``). ``dense``: embeddings from ``dense_encoder`` (or ``encoder_factory``,
+    which tests give) join the features, computed once for every text and sliced per fold (they
+    are not fitted)."""
     _sklearn()
     from sklearn.linear_model import LogisticRegression
 
@@ -358,7 +362,9 @@ def train_classifier(
                 field="group",
             )
     weight = "balanced" if balanced else None
-    encoder = encoder_factory() if dense else None
+    encoder = None
+    if dense:
+        encoder = encoder_factory() if encoder_factory is not None else text_encoder(dense_encoder)
     # Scaling the unit-length embedding against the unit-length n-gram blocks sets, at a fixed C, how
     # far the regression may lean on it.
     dense_rows = dense_weight * encoder.queries(texts) if encoder is not None else None
@@ -372,7 +378,8 @@ def train_classifier(
         train_dense = dense_rows[train_rows] if dense_rows is not None else None
         test_dense = dense_rows[test_rows] if dense_rows is not None else None
         fold_model.fit(
-            _fit_features(word, char, list(text_array[train_rows]), train_dense), list(label_array[train_rows])
+            _fit_features(word, char, list(text_array[train_rows]), train_dense),
+            list(label_array[train_rows]),
         )
         # a fold's training part may lack a class (group folds are only nearly stratified): its column stays 0
         columns = np.array([classes.index(str(k)) for k in fold_model.classes_])
@@ -427,6 +434,7 @@ def train_classifier(
         "positive_label": positive_label,
         "dense": encoder.version if encoder is not None else None,
         "dense_weight": dense_weight if encoder is not None else None,
+        "dense_encoder": dense_encoder if encoder is not None else None,
     }
     return TextClassifier(word, char, model, threshold, explicit, positive_threshold, report, params, encoder)
 

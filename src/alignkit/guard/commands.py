@@ -42,6 +42,7 @@ def guard_train_command(cfg: GuardTrainConfig, progress: Progress | None = None)
         balanced=cfg.balanced,
         dense=cfg.dense,
         dense_weight=cfg.dense_weight,
+        dense_encoder=cfg.dense_encoder,
         groups=groups,
         source=data,
     )
