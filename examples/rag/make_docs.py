@@ -6,6 +6,12 @@ holds a few facts: retrieval has to pick the right one among about forty). Quest
 was not tuned on them); the gold is the fact's sentence, which the right chunk contains whatever the
 chunk size.
 
+``dev_end_to_end.jsonl``: a dev set for the grounded probe end to end (question -> retrieve ->
+answer), larger than the quickstart's 24 answerable dev items: every quickstart *extra training*
+fact (the ones no eval or dev file of the quickstart asks about) asked with its first two phrasings,
+answerable, with gold contexts drawn the way the quickstart's dev set draws them (seeded). Settings
+of the end-to-end probe are chosen on it; the quickstart's eval_grounded.jsonl stays the test.
+
     .venv/bin/python examples/rag/make_docs.py --out examples/rag
 """
 
@@ -20,11 +26,31 @@ HERE = Path(__file__).resolve().parent
 FACTS_PER_PAGE = 12
 
 
-def _quickstart_facts():  # type: ignore[no-untyped-def]
+def _quickstart():  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(HERE.parent / "quickstart"))
     import make_data  # type: ignore[import-not-found]
 
-    return make_data.ALL_FACTS
+    return make_data
+
+
+def _quickstart_facts():  # type: ignore[no-untyped-def]
+    return _quickstart().ALL_FACTS
+
+
+def dev_end_to_end(seed: int = 0) -> list[dict]:
+    """Answerable grounded-probe items on the extra training facts (see the module docstring)."""
+    make_data = _quickstart()
+    split = make_data.split_data(seed)
+    asked = {f.id for f in split.dev_facts} | {f.id for f in make_data.FACTS}  # the quickstart's dev and eval facts
+    rng = make_data.file_rng(seed, "rag_dev_end_to_end")
+    items = []
+    for fact in make_data.EXTRA_FACTS:
+        if fact.id in asked:
+            continue
+        for index, question in enumerate(fact.questions[:2]):
+            item = make_data._eval_item(rng, fact, question, True, False, pool=split.train_facts)
+            items.append({**item, "id": f"{item['id']}-{index}"})
+    return items
 
 
 def build() -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -53,7 +79,11 @@ def main() -> None:
         (docs / name).write_text(text, encoding="utf-8")
     lines = "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions)
     (args.out / "questions.jsonl").write_text(lines, encoding="utf-8")
-    print(f"{len(pages)} pages, {len(questions)} questions -> {args.out}")
+    dev = dev_end_to_end()
+    (args.out / "dev_end_to_end.jsonl").write_text(
+        "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in dev), encoding="utf-8"
+    )
+    print(f"{len(pages)} pages, {len(questions)} questions, {len(dev)} end-to-end dev items -> {args.out}")
 
 
 if __name__ == "__main__":

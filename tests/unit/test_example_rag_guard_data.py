@@ -36,3 +36,14 @@ def test_guard_example_files_match_the_generator_and_held_out_is_unseen():
         held = {r["text"].casefold() for r in files[f"{kind}_heldout.jsonl"]}
         assert not train & held, kind
     assert {r["label"] for r in files["intent_heldout.jsonl"]} == set(module["INTENTS"])
+
+
+def test_rag_end_to_end_dev_set_matches_the_generator_and_asks_no_eval_fact():
+    module = runpy.run_path(str(EXAMPLES / "rag" / "make_docs.py"))
+    dev = module["dev_end_to_end"]()
+    assert _jsonl(EXAMPLES / "rag" / "dev_end_to_end.jsonl") == dev
+    assert len(dev) == 76 and all(item["answerable"] for item in dev)
+    fact = lambda item: item["id"].split("-ans")[0].split("-unans")[0]  # noqa: E731
+    quickstart = EXAMPLES / "quickstart" / "data"
+    asked = {fact(r) for name in ("eval_grounded", "eval_grounded_hard", "dev_grounded") for r in _jsonl(quickstart / f"{name}.jsonl")}
+    assert not {fact(item) for item in dev} & asked
