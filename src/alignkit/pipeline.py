@@ -172,25 +172,23 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Pipel
                 field=name,
             )
         after = raw.get("after", [])
-        after_line = lines.get(("stages", str(index), "after"), line)
+        problem = None
         if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+            problem = f"expected a list of earlier stage names, got {after!r}"
+        else:
+            for ref in after:
+                why = _not_earlier(ref, name, seen, raw_stages)
+                if why is not None:
+                    cycle = f"after: {ref!r} is this stage or a later one (a cycle)"
+                    problem = cycle if why == "later" else f"after: unknown stage {ref!r}"
+                    break
+        if problem is not None:
             raise ConfigError(
-                f"expected a list of earlier stage names, got {after!r}",
+                problem,
                 source=source,
-                line=after_line,
+                line=lines.get(("stages", str(index), "after"), line),
                 field=f"{name}.after",
             )
-        for ref in after:
-            why = _not_earlier(ref, name, seen, raw_stages)
-            if why is not None:
-                raise ConfigError(
-                    f"after: {ref!r} is this stage or a later one (a cycle)"
-                    if why == "later"
-                    else f"after: unknown stage {ref!r}",
-                    source=source,
-                    line=after_line,
-                    field=f"{name}.after",
-                )
         prefix = ("stages", str(index), "config")
         config_lines = {
             key[3:]: number for key, number in lines.items() if key[:3] == prefix and len(key) > 3

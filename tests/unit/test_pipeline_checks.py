@@ -254,14 +254,8 @@ def test_the_example_check_fails_on_a_stale_key(monkeypatch: Any) -> None:
         check_pipeline(load_pipeline("examples/quickstart/pipeline.yaml", ["sft.train.max_step=1"]))
 
 
-AFTER = """\
-name: p
-runs_dir: runs
-stages:
-  - name: sft
-    config:
-      data: {train: d.jsonl}
-      train: {lr: 0.001}
+# PIPELINE's sft stage, then a probe that names no ${sft.output}
+AFTER = PIPELINE[: PIPELINE.index("  - name: probe")] + """\
   - name: probe
     AFTER
     config:
