@@ -160,3 +160,79 @@ def test_segments_honour_stop_strings_and_the_token_limit(tiny_model):
     assert [out[0].stopped for out in got] == [out[0].stopped for out in expected]
     assert got[0][0].stopped and stop not in got[0][0].text
     assert all(len(out[0].token_ids) <= 10 for out in got)
+
+
+# A 20-token system prompt, then each row's own question.
+SHARED = [1, *range(500, 519)]
+SHARED_PROMPTS = [SHARED + [17, 230, 5], SHARED + [9], SHARED + [400, 401, 402, 403], SHARED + [33, 34]]
+
+
+def _without_prefix_sharing(monkeypatch):
+    import alignkit.generation.local as local
+
+    monkeypatch.setattr(local, "MIN_SHARED_PREFIX", 10**9)
+
+
+def _prefix_calls(monkeypatch) -> list[tuple[int, int]]:
+    """Records (prefix length, rows) of each shared-prefix forward pass."""
+    calls: list[tuple[int, int]] = []
+    original = LocalGenerator._prefix_cache
+
+    def record(self, prefix_ids, rows):
+        calls.append((int(prefix_ids.shape[1]), rows))
+        return original(self, prefix_ids, rows)
+
+    monkeypatch.setattr(LocalGenerator, "_prefix_cache", record)
+    return calls
+
+
+def test_a_prefix_shared_by_the_batch_is_computed_once_with_the_same_replies(tiny_model, monkeypatch):
+    torch.set_num_threads(1)
+    generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
+    greedy = GenerationParams(max_new_tokens=6, logprobs=2)
+    sampled = GenerationParams(max_new_tokens=6, temperature=1.0, num_samples=2, seed=5)
+    with monkeypatch.context() as patch:
+        _without_prefix_sharing(patch)
+        expected = [generator.generate_ids(SHARED_PROMPTS, p) for p in (greedy, sampled)]
+    calls = _prefix_calls(monkeypatch)
+    got = [generator.generate_ids(SHARED_PROMPTS, p) for p in (greedy, sampled)]
+    # One forward pass over the 20 shared tokens per batch: 4 rows greedy, 4 prompts x 2 samples sampled.
+    assert calls == [(len(SHARED), 4), (len(SHARED), 8)]
+    for got_run, expected_run in zip(got, expected, strict=True):
+        assert [[g.token_ids for g in out] for out in got_run] == [[g.token_ids for g in out] for out in expected_run]
+    for got_row, expected_row in zip(got[0], expected[0], strict=True):
+        assert got_row[0].logprobs is not None and expected_row[0].logprobs is not None
+        for a, b in zip(got_row[0].logprobs, expected_row[0].logprobs, strict=True):
+            assert abs(a.logprob - b.logprob) < 1e-4
+
+
+def test_streaming_and_cancelling_work_on_a_shared_prefix(tiny_model, monkeypatch):
+    torch.set_num_threads(1)
+    generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
+    params = GenerationParams(max_new_tokens=8)
+    with monkeypatch.context() as patch:
+        _without_prefix_sharing(patch)
+        plain = generator.generate_ids(SHARED_PROMPTS, params)
+    calls = _prefix_calls(monkeypatch)
+    streamed: dict[int, list[int]] = {}
+
+    def on_token(prompt_index: int, sample_index: int, token: int) -> None:
+        streamed.setdefault(prompt_index, []).append(token)
+
+    result = generator.generate_ids(SHARED_PROMPTS, params, on_token=on_token,
+                                    cancelled=lambda p: p == 2 and len(streamed.get(2, [])) >= 3)
+    assert calls == [(len(SHARED), 4)]
+    assert result[2][0].finish_reason == "cancelled" and result[2][0].token_ids == plain[2][0].token_ids[:4]
+    assert [result[i][0].token_ids for i in (0, 1, 3)] == [plain[i][0].token_ids for i in (0, 1, 3)]
+    assert all(streamed[i] == result[i][0].token_ids for i in range(len(SHARED_PROMPTS)))
+
+
+def test_no_prefix_pass_for_short_prefixes_one_row_or_flash_attention(tiny_model, monkeypatch):
+    generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
+    # Every prompt keeps one token of its own: a prompt that is the whole prefix caps it.
+    assert generator._shared_prefix_length(SHARED_PROMPTS) == len(SHARED)
+    assert generator._shared_prefix_length([SHARED, SHARED + [4]]) == len(SHARED) - 1
+    assert generator._shared_prefix_length(PROMPTS) == 0  # they share one token
+    assert generator._shared_prefix_length(SHARED_PROMPTS[:1]) == 0
+    monkeypatch.setattr(tiny_model.model.config, "_attn_implementation", "flash_attention_2")
+    assert generator._shared_prefix_length(SHARED_PROMPTS) == 0

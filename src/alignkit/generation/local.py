@@ -12,6 +12,7 @@ client that went away, a deadline) and records log-probabilities.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,13 @@ from transformers.generation.streamers import BaseStreamer
 
 from alignkit.data.formatting import generation_prompt_ids, stop_token_ids
 from alignkit.generation.types import Chat, Generation, GenerationParams, TokenLogprob
+from alignkit.models.attention import PACKED_ATTENTION
+from alignkit.models.unwrap import base_causal_lm
+
+# A prompt prefix shared by a whole batch (a system prompt, the samples of one prompt) shorter than
+# this is recomputed per row: the extra forward pass would cost more than it saves.
+MIN_SHARED_PREFIX = 16
+_MASKED_ATTENTION = {"sdpa", "eager", PACKED_ATTENTION}
 
 # (prompt index, sample index, token id), called on the generating thread for each new token of a row.
 TokenCallback = Callable[[int, int, int], None]
@@ -236,11 +244,17 @@ class LocalGenerator:
         """
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         width = max(len(p) for p in prompts)
+        shared = self._shared_prefix_length(prompts)
+        # Rows are [shared prefix | left padding | own suffix]: the prefix is one run of positions for
+        # every row, so its keys and values are computed once (``_prefix_cache``) instead of per row.
+        # With no shared prefix this is plain left padding.
         input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        input_ids[:, :shared] = torch.tensor(prompts[0][:shared])
+        attention_mask[:, :shared] = 1
         for row, prompt in enumerate(prompts):
-            input_ids[row, width - len(prompt):] = torch.tensor(prompt)
-            attention_mask[row, width - len(prompt):] = 1
+            input_ids[row, width - len(prompt) + shared:] = torch.tensor(prompt[shared:])
+            attention_mask[row, width - len(prompt) + shared:] = 1
         sampling = params.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
@@ -259,6 +273,8 @@ class LocalGenerator:
             kwargs["length_penalty"] = params.length_penalty
         was_training = self.model.training
         self.model.eval()
+        if shared:
+            kwargs.update(self._prefix_cache(input_ids[:1, :shared], len(prompts)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             output = self.model.generate(input_ids=input_ids.to(self.device),
@@ -266,6 +282,32 @@ class LocalGenerator:
         if was_training:
             self.model.train()
         return output[:, width:]
+
+    def _shared_prefix_length(self, prompts: list[list[int]]) -> int:
+        """Tokens every prompt of the batch starts with, when worth computing once; else 0.
+
+        At least one token of each prompt stays outside the prefix (generation starts from a
+        forward pass over new tokens). Only attention implementations that take an arbitrary padding
+        mask with a cache (SDPA, eager, and ``alignkit_packed``, which hands generation to SDPA):
+        flash attention's unpadding assumes padding at the start of a row.
+        """
+        if len(prompts) < 2 or self.model.config._attn_implementation not in _MASKED_ATTENTION:
+            return 0
+        first = prompts[0]
+        shared = min(len(p) for p in prompts) - 1
+        for prompt in prompts[1:]:
+            shared = next((k for k in range(shared) if prompt[k] != first[k]), shared)
+        return shared if shared >= MIN_SHARED_PREFIX else 0
+
+    def _prefix_cache(self, prefix_ids: torch.Tensor, rows: int) -> dict[str, Any]:
+        """``generate``'s cache argument: the keys and values of ``prefix_ids`` (1, P), computed once
+        and repeated for ``rows`` rows."""
+        output = self.model(input_ids=prefix_ids.to(self.device), use_cache=True, logits_to_keep=1)
+        # transformers 5.x renames ``past_key_values`` to ``cache`` (the old name warns until 6.0).
+        renamed = "cache" in inspect.signature(base_causal_lm(self.model).forward).parameters
+        cache = output.cache if renamed else output.past_key_values
+        cache.batch_repeat_interleave(rows)
+        return {"cache" if renamed else "past_key_values": cache}
 
     def _generate_batch(self, prompts: list[list[int]], params: GenerationParams, seed: int, *,
                         owners: list[tuple[int, int]], on_token: TokenCallback | None = None,
