@@ -293,11 +293,9 @@ def _substitute(value: Any, outputs: dict[str, dict[str, Any]]) -> Any:
 
 
 def _stage_fingerprint(stage: Stage, config: dict[str, Any], upstream: dict[str, str]) -> str:
-    inputs = {
-        s: fp
-        for s in sorted(set(_walk_strings(config)))
-        if (fp := _fingerprint_path(s)) is not None and not any(s.startswith(str(d)) for d in upstream)
-    }
+    # Every file or folder the resolved config names, earlier stages' outputs included: those are also
+    # covered by the upstream fingerprints below, and hashing them too costs little.
+    inputs = {s: fp for s in sorted(set(_walk_strings(config))) if (fp := _fingerprint_path(s)) is not None}
     refs = sorted(
         {ref for text in _walk_strings(stage.config) for ref, _ in _REF.findall(text)} | set(stage.after)
     )

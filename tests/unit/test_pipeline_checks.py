@@ -283,3 +283,14 @@ def test_after_must_name_earlier_stages(commands) -> None:
     assert "expected a list of earlier stage names" in one_error(
         run(str(write(AFTER.replace("AFTER", "after: sft"))))
     )
+
+
+def test_an_edited_input_reruns_its_stage_even_when_its_name_starts_with_an_earlier_stages(commands) -> None:
+    """``sft_train.jsonl`` begins with "sft": for the probe it is still an input, not sft's output."""
+    Path("sft_train.jsonl").write_text('{"prompt": "a", "completion": "b"}\n')
+    path = write(PIPELINE.replace("    AFTER\n", "").replace("probes: [hello]", "probes: [hello]\n      train_data: sft_train.jsonl"))
+    assert run(str(path)).exit_code == 0
+    assert "[probe] would skip (up to date)" in run(str(path), "--dry-run").output
+    Path("sft_train.jsonl").write_text('{"prompt": "a", "completion": "c"}\n')
+    changed = run(str(path), "--dry-run").output
+    assert "[sft] would skip (up to date)" in changed and "[probe] would run (probe)" in changed, changed
