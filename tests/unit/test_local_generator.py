@@ -167,12 +167,6 @@ SHARED = [1, *range(500, 519)]
 SHARED_PROMPTS = [SHARED + [17, 230, 5], SHARED + [9], SHARED + [400, 401, 402, 403], SHARED + [33, 34]]
 
 
-def _without_prefix_sharing(monkeypatch):
-    import alignkit.generation.local as local
-
-    monkeypatch.setattr(local, "MIN_SHARED_PREFIX", 10**9)
-
-
 def _prefix_calls(monkeypatch) -> list[tuple[int, int]]:
     """Records (prefix length, rows) of each shared-prefix forward pass."""
     calls: list[tuple[int, int]] = []
@@ -191,9 +185,8 @@ def test_a_prefix_shared_by_the_batch_is_computed_once_with_the_same_replies(tin
     generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
     greedy = GenerationParams(max_new_tokens=6, logprobs=2)
     sampled = GenerationParams(max_new_tokens=6, temperature=1.0, num_samples=2, seed=5)
-    with monkeypatch.context() as patch:
-        _without_prefix_sharing(patch)
-        expected = [generator.generate_ids(SHARED_PROMPTS, p) for p in (greedy, sampled)]
+    unshared = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8, min_shared_prefix=0)
+    expected = [unshared.generate_ids(SHARED_PROMPTS, p) for p in (greedy, sampled)]
     calls = _prefix_calls(monkeypatch)
     got = [generator.generate_ids(SHARED_PROMPTS, p) for p in (greedy, sampled)]
     # One forward pass over the 20 shared tokens per batch: 4 rows greedy, 4 prompts x 2 samples sampled.
@@ -210,9 +203,8 @@ def test_streaming_and_cancelling_work_on_a_shared_prefix(tiny_model, monkeypatc
     torch.set_num_threads(1)
     generator = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8)
     params = GenerationParams(max_new_tokens=8)
-    with monkeypatch.context() as patch:
-        _without_prefix_sharing(patch)
-        plain = generator.generate_ids(SHARED_PROMPTS, params)
+    unshared = LocalGenerator(tiny_model.model, tiny_model.tokenizer, batch_size=8, min_shared_prefix=0)
+    plain = unshared.generate_ids(SHARED_PROMPTS, params)
     calls = _prefix_calls(monkeypatch)
     streamed: dict[int, list[int]] = {}
 

@@ -25,8 +25,8 @@ from alignkit.generation.types import Chat, Generation, GenerationParams, TokenL
 from alignkit.models.attention import PACKED_ATTENTION
 from alignkit.models.unwrap import base_causal_lm
 
-# A prompt prefix shared by a whole batch (a system prompt, the samples of one prompt) shorter than
-# this is recomputed per row: the extra forward pass would cost more than it saves.
+# The default ``min_shared_prefix``: a prompt prefix shared by a whole batch (a system prompt, the samples
+# of one prompt) shorter than this is recomputed per row: the extra forward pass would cost more than it saves.
 MIN_SHARED_PREFIX = 16
 _MASKED_ATTENTION = {"sdpa", "eager", PACKED_ATTENTION}
 
@@ -137,7 +137,8 @@ class LocalGenerator:
     """The ``Generator`` protocol over a transformers causal LM (PEFT-wrapped or not)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 16, chat_template: str | None = None,
-                 stop_on_eot: bool = True, segment_tokens: int = 32) -> None:
+                 stop_on_eot: bool = True, segment_tokens: int = 32,
+                 min_shared_prefix: int = MIN_SHARED_PREFIX) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -145,6 +146,13 @@ class LocalGenerator:
         # Rows that stopped leave the batch every ``segment_tokens`` new tokens (0 = never); see
         # ``_generate_in_segments``. Streaming, cancellation and log-probs use one generate call.
         self.segment_tokens = segment_tokens
+        # A batch's common prompt prefix of at least this many tokens runs once (0 = never); see
+        # ``_shared_prefix_length``.
+        self.min_shared_prefix = min_shared_prefix
+        # transformers 5.x renames the cache argument ``past_key_values`` to ``cache`` (the old name
+        # warns until 6.0): the name this version's models take.
+        self._cache_argument = ("cache" if "cache" in inspect.signature(base_causal_lm(model).forward).parameters
+                                else "past_key_values")
         # stop_on_eot=False shows what a model does when serving ignores end-of-turn (diagnosis only).
         self.stop_ids = stop_token_ids(tokenizer, model.generation_config, chat_template) if stop_on_eot else []
 
@@ -297,17 +305,15 @@ class LocalGenerator:
         shared = min(len(p) for p in prompts) - 1
         for prompt in prompts[1:]:
             shared = next((k for k in range(shared) if prompt[k] != first[k]), shared)
-        return shared if shared >= MIN_SHARED_PREFIX else 0
+        return shared if self.min_shared_prefix and shared >= self.min_shared_prefix else 0
 
     def _prefix_cache(self, prefix_ids: torch.Tensor, rows: int) -> dict[str, Any]:
         """``generate``'s cache argument: the keys and values of ``prefix_ids`` (1, P), computed once
         and repeated for ``rows`` rows."""
         output = self.model(input_ids=prefix_ids.to(self.device), use_cache=True, logits_to_keep=1)
-        # transformers 5.x renames ``past_key_values`` to ``cache`` (the old name warns until 6.0).
-        renamed = "cache" in inspect.signature(base_causal_lm(self.model).forward).parameters
-        cache = output.cache if renamed else output.past_key_values
+        cache = getattr(output, self._cache_argument)
         cache.batch_repeat_interleave(rows)
-        return {"cache" if renamed else "past_key_values": cache}
+        return {self._cache_argument: cache}
 
     def _generate_batch(self, prompts: list[list[int]], params: GenerationParams, seed: int, *,
                         owners: list[tuple[int, int]], on_token: TokenCallback | None = None,
